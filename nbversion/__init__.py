@@ -1,0 +1,16 @@
+"""nbversion: notebook-native version control of model weights, content-addressed like IPFS.
+
+>>> import nbversion
+>>> repo = nbversion.Repo()                # ./.nbversion, created on first commit
+>>> v1 = repo.commit({"dense/kernel": w}, model="clf", message="first", metrics={"acc": 0.96})
+>>> repo.load("clf~1")                     # {"dense/kernel": ndarray}
+"""
+
+__version__ = "0.1.0"
+
+from .cid import CID  # noqa: E402
+from .errors import NbversionError  # noqa: E402
+from .repo import Repo  # noqa: E402
+from .version import Version  # noqa: E402
+
+__all__ = ["CID", "NbversionError", "Repo", "Version", "__version__"]

@@ -1,0 +1,126 @@
+"""CAR v1 (Content Addressable aRchive): the file format IPFS tools exchange DAGs in.
+
+A CAR is a varint-prefixed dag-cbor header ``{"roots": [CID...], "version": 1}`` followed by
+sections, each ``varint(len(cid) + len(block)) || cid || block``. Both directions stream: the
+writer never holds more than one block, and the reader yields blocks as it reads them and checks
+each against its CID, so a CAR from a stranger can at worst be rejected.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Iterable, Iterator, List, Tuple
+
+from . import ipld
+from .cid import CID
+from .errors import CarError, FormatError, InvalidCIDError
+
+MAX_SECTION = 8 << 20  # IPFS blocks are at most 2 MiB in practice; anything larger is hostile
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(stream: BinaryIO) -> int | None:
+    """A varint from ``stream``, or None at a clean end of file."""
+    result = shift = 0
+    first = True
+    while True:
+        byte = stream.read(1)
+        if not byte:
+            if first:
+                return None
+            raise CarError("The CAR file is truncated (it ends inside a length prefix).")
+        first = False
+        result |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise CarError("The CAR file has an oversized length prefix.")
+
+
+def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, bytes]]) -> int:
+    """Write a CAR v1 with ``roots`` and ``blocks`` to ``stream``; returns the bytes written."""
+    header = ipld.encode({"roots": list(roots), "version": 1})
+    written = stream.write(_varint(len(header)) + header)
+    for cid, block in blocks:
+        raw = bytes(cid)
+        written += stream.write(_varint(len(raw) + len(block)) + raw)
+        written += stream.write(block)
+    return written
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise CarError(f"The CAR file is truncated: a section wanted {n} bytes, {len(data)} remained.")
+    return data
+
+
+def _split_cid(section: bytes) -> Tuple[CID, bytes]:
+    if section[:1] == b"\x12":  # CIDv0: a bare 34-byte multihash
+        return CID.from_bytes(section[:34]), section[34:]
+    # CIDv1: version, codec, hash code and digest length are varints; then the digest.
+    pos = 0
+    values = []
+    for _ in range(4):
+        value = shift = 0
+        while True:
+            if pos >= len(section):
+                raise CarError("A CAR section ends inside its CID.")
+            byte = section[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        values.append(value)
+    end = pos + values[3]
+    if end > len(section):
+        raise CarError("A CAR section ends inside its CID.")
+    try:
+        return CID.from_bytes(section[:end]), section[end:]
+    except InvalidCIDError as exc:
+        raise CarError(f"A CAR section holds an unusable CID: {exc}") from exc
+
+
+def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
+    """The roots of the CAR on ``stream`` and an iterator over its verified blocks."""
+    length = _read_varint(stream)
+    if length is None:
+        raise CarError("The file is empty, not a CAR.")
+    if length > MAX_SECTION:
+        raise CarError("The CAR header is implausibly large; this is not a CAR file.")
+    try:
+        header = ipld.decode(_read_exact(stream, length))
+    except FormatError as exc:
+        raise CarError(f"The CAR header is not valid dag-cbor: {exc}") from exc
+    if not isinstance(header, dict) or header.get("version") != 1 or not isinstance(header.get("roots"), list):
+        raise CarError("Only CAR version 1 files with a roots list are supported.")
+    try:
+        roots = [ipld.as_cid(r, "A CAR root") for r in header["roots"]]
+    except FormatError as exc:
+        raise CarError(str(exc)) from exc
+
+    def blocks() -> Iterator[Tuple[CID, bytes]]:
+        while True:
+            size = _read_varint(stream)
+            if size is None:
+                return
+            if size > MAX_SECTION:
+                raise CarError(f"A CAR section claims {size} bytes; blocks that large are refused.")
+            cid, block = _split_cid(_read_exact(stream, size))
+            if not cid.verify(block):
+                raise CarError(f"Block {cid} in the CAR does not match its hash; the file is corrupt or forged.")
+            yield cid, block
+
+    return roots, blocks()

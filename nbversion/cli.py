@@ -1,0 +1,352 @@
+"""The ``nbversion`` command: a thin shell surface over :class:`nbversion.Repo`.
+
+Each sub-command parses its arguments, calls one repository verb and prints the result (as a
+table, or as JSON with ``--json``). Errors of our own print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import mmap
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from .cid import CID
+from .errors import NbversionError
+from .repo import FsckReport, Repo, TensorDiff
+from .unixfs import build_file
+from .version import Version
+
+
+@contextlib.contextmanager
+def progress_bar(desc: str, total: Optional[int] = None) -> Iterator[Optional[Callable[[int], None]]]:
+    """A byte-counting progress callback drawn on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False) as bar:
+        yield bar.update
+
+
+def _version_json(v: Version) -> Dict[str, Any]:
+    return {
+        "cid": str(v.cid),
+        "model": v.model,
+        "seq": v.seq,
+        "parents": [str(p) for p in v.parents],
+        "manifest": str(v.manifest),
+        "message": v.message,
+        "metrics": v.metrics,
+        "time": v.time,
+        "author": v.author,
+        "framework": v.framework,
+        "software": v.software,
+        "architecture": v.architecture,
+        "context": v.context,
+        "tags": list(v.tags),
+    }
+
+
+def _table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt_metric(value: float) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
+    if args.all:
+        versions = repo.log(args.model)
+    elif args.model is None and len(repo.models()) > 1:
+        versions = repo.log()
+    else:
+        versions = repo.history(args.model) if repo.models() else []
+    versions = versions[: args.n] if args.n else versions
+    if args.json:
+        return [_version_json(v) for v in versions]
+    if not versions:
+        return "No versions yet. Commit one with Repo().commit(...) or %commit_weights in a notebook."
+    metric_names = sorted({m for v in versions for m in v.metrics})
+    rows = [
+        [v.model, v.label, v.short, v.time[:19].replace("T", " "), v.message, ",".join(v.tags)]
+        + [_fmt_metric(v.metrics[m]) if m in v.metrics else "" for m in metric_names]
+        for v in versions
+    ]
+    return _table(rows, ["model", "version", "cid", "time (UTC)", "message", "tags"] + metric_names)
+
+
+def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
+    version = repo.show(args.ref, args.model)
+    manifest = repo.manifest(version)
+    if args.json:
+        out = _version_json(version)
+        out["tensors"] = [
+            {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "size": t.size, "cid": str(t.data)}
+            for t in manifest.tensors
+        ]
+        return out
+    lines = [
+        f"version   {version.model} {version.label}  {version.cid}",
+        f"parents   {', '.join(str(p) for p in version.parents) or '(none: first version)'}",
+        f"time      {version.time}",
+        f"author    {version.author}",
+        f"framework {version.framework}",
+        f"message   {version.message}",
+    ]
+    if version.tags:
+        lines.append(f"tags      {', '.join(version.tags)}")
+    for name, value in version.metrics.items():
+        lines.append(f"metric    {name} = {_fmt_metric(value)}")
+    for key, value in version.context.items():
+        lines.append(f"context   {key}: {json.dumps(value)}")
+    lines.append(f"software  {', '.join(f'{k} {v}' for k, v in version.software.items())}")
+    lines.append(f"tensors   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
+    rows = [[t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar", f"{t.size:,}", str(t.data)] for t in manifest.tensors]
+    return "\n".join(lines) + "\n\n" + _table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
+
+
+def _diff_json(d: TensorDiff) -> Dict[str, Any]:
+    return {
+        "name": d.name,
+        "status": d.status,
+        "shape_a": list(d.shape_a) if d.shape_a is not None else None,
+        "shape_b": list(d.shape_b) if d.shape_b is not None else None,
+        "l2": d.l2,
+        "max_abs": d.max_abs,
+    }
+
+
+def cmd_diff(repo: Repo, args: argparse.Namespace) -> Any:
+    diffs = repo.diff(args.a, args.b, args.model)
+    if args.json:
+        return [_diff_json(d) for d in diffs]
+    rows = [
+        [d.name, d.status, "" if d.l2 is None else f"{d.l2:.6g}", "" if d.max_abs is None else f"{d.max_abs:.6g}"]
+        for d in diffs
+    ]
+    return _table(rows, ["tensor", "status", "l2 of change", "max abs change"])
+
+
+def cmd_tag(repo: Repo, args: argparse.Namespace) -> Any:
+    if args.delete:
+        if not args.name:
+            raise NbversionError("Which tag? `nbversion tag -d NAME`.")
+        repo.untag(args.name)
+        return f"Deleted tag {args.name}."
+    if args.name:
+        cid = repo.tag(args.name, args.ref, args.model, force=args.force)
+        return {"tag": args.name, "cid": str(cid)} if args.json else f"{args.name} -> {cid}"
+    tags = repo.tags()
+    if args.json:
+        return {name: str(cid) for name, cid in tags.items()}
+    return "\n".join(f"{name}  {cid}" for name, cid in tags.items()) or "No tags."
+
+
+def cmd_export(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("export") as progress:
+        root, size = repo.export_car(args.ref, args.output, args.model, progress=progress)
+    return f"Exported {root} ({size:,} bytes) to {args.output}"
+
+
+def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("import", os.path.getsize(args.file)) as progress:
+        versions = repo.import_car(args.file, progress=progress)
+    if args.json:
+        return [_version_json(v) for v in versions]
+    if not versions:
+        return "Nothing new: every version in that file was already here."
+    return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)
+
+
+def file_cid(path: str) -> CID:
+    """The CID ``ipfs add --cid-version=1 --raw-leaves`` gives the file at ``path``."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return build_file(b"").cid
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                return build_file(view).cid
+            finally:
+                view.release()
+
+
+def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:
+    lines = []
+    for path in args.files:
+        if not Path(path).is_file():
+            raise NbversionError(f"{path} is not a file.")
+        lines.append(f"{file_cid(path)}  {path}")
+    return "\n".join(lines)
+
+
+def cmd_cat(repo: Repo, args: argparse.Namespace) -> Any:
+    out = sys.stdout.buffer
+    for piece in repo.cat(args.cid):
+        out.write(piece)
+    out.flush()
+    return None
+
+
+def _fsck_text(report: FsckReport) -> str:
+    lines = [f"Checked {report.blocks_checked} blocks and {report.versions_checked} versions."]
+    for title, bad in (("corrupt", report.corrupt), ("missing", report.missing)):
+        for cid, users in bad.items():
+            lines.append(f"{title} block {cid}: used by {', '.join(users) or 'no version'}")
+    lines += [f"problem: {p}" for p in report.problems]
+    lines.append("Repository is healthy." if report.ok else "Repository has problems (see above).")
+    return "\n".join(lines)
+
+
+def cmd_fsck(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("fsck") as progress:
+        report = repo.fsck(progress=progress)
+    args.exit_code = 0 if report.ok else 1
+    if args.json:
+        return {
+            "ok": report.ok,
+            "blocks_checked": report.blocks_checked,
+            "versions_checked": report.versions_checked,
+            "corrupt": {str(c): u for c, u in report.corrupt.items()},
+            "missing": {str(c): u for c, u in report.missing.items()},
+            "problems": report.problems,
+        }
+    return _fsck_text(report)
+
+
+def cmd_gc(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("gc") as progress:
+        removed, freed = repo.gc(progress=progress)
+    return f"Removed {removed} unused blocks, freed {freed:,} bytes."
+
+
+def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in (".npz", ".safetensors"):
+        raise NbversionError(f"Cannot write {out}: use a .npz or .safetensors file name.")
+    version = repo.show(args.ref, args.model)
+    with progress_bar("checkout", repo.manifest(version).nbytes) as progress:
+        tensors = {}
+        for name, array in repo.load(version, lazy=True).items():
+            tensors[name] = array
+            if progress is not None:
+                progress(array.nbytes)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        if suffix == ".npz":
+            import numpy as np
+
+            with open(tmp, "wb") as f:
+                np.savez(f, **tensors)
+        else:
+            from safetensors.numpy import save_file
+
+            save_file(tensors, str(tmp), metadata={"nbversion": str(version.cid), "model": version.model})
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"Wrote {len(tensors)} tensors of {version.model} {version.label} to {out}"
+
+
+def cmd_demo(repo: Repo, args: argparse.Namespace) -> Any:
+    from .demo import run_demo
+
+    return run_demo(repo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbversion",
+        description="Version control of model weights, content-addressed like IPFS.",
+    )
+    parser.add_argument("--repo", help="repository directory (default: nearest .nbversion/, or $NBVERSION_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    p = add("log", cmd_log, "list versions: a model's lineage, or every version with --all", True)
+    p.add_argument("model", nargs="?", help="model name (default: the only model)")
+    p.add_argument("--all", action="store_true", help="every version, all branches")
+    p.add_argument("-n", type=int, help="show at most N versions")
+
+    p = add("show", cmd_show, "show one version: metadata and tensors", True)
+    p.add_argument("ref", help="CID, CID prefix, tag, MODEL, MODEL~N, vN, HEAD")
+    p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
+
+    p = add("diff", cmd_diff, "compare two versions tensor by tensor", True)
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--model")
+
+    p = add("tag", cmd_tag, "list tags, or name a version", True)
+    p.add_argument("name", nargs="?")
+    p.add_argument("ref", nargs="?", default="HEAD")
+    p.add_argument("--model")
+    p.add_argument("-d", "--delete", action="store_true", help="delete the tag")
+    p.add_argument("-f", "--force", action="store_true", help="move an existing tag")
+
+    p = add("export", cmd_export, "write a version and its history as a CAR v1 file")
+    p.add_argument("ref")
+    p.add_argument("-o", "--output", required=True, help="FILE.car")
+    p.add_argument("--model")
+
+    p = add("import", cmd_import, "add the versions in a CAR file (every block verified)", True)
+    p.add_argument("file")
+
+    p = add("hash", cmd_hash, "print the CID `ipfs add --cid-version=1 --raw-leaves` gives each file")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add("cat", cmd_cat, "write the content of a UnixFS file (or a block) to stdout")
+    p.add_argument("cid")
+
+    add("fsck", cmd_fsck, "re-hash every block; name corrupt or missing blocks and the versions using them", True)
+    add("gc", cmd_gc, "remove blocks no version uses and reclaim space")
+
+    p = add("checkout", cmd_checkout, "write a version's tensors to a .npz or .safetensors file")
+    p.add_argument("ref")
+    p.add_argument("-o", "--output", required=True, help="FILE.npz or FILE.safetensors")
+    p.add_argument("--model")
+
+    add("demo", cmd_demo, "commit, browse and restore a small model in ./.nbversion (a tour)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.exit_code = 0
+    repo = Repo(args.repo) if args.repo else Repo()
+    try:
+        result = args.func(repo, args)
+    except NbversionError as exc:
+        print(f"nbversion: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    finally:
+        repo.close()
+    if isinstance(result, (dict, list)):
+        print(json.dumps(result, indent=2))
+    elif result is not None:
+        print(result)
+    return args.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The exceptions nbversion raises, all rooted at :class:`NbversionError`.
+
+Each specific error also inherits the standard exception it resembles, so ``except KeyError``
+still catches an unknown ref and ``except OSError`` still catches a full disk. Messages name the
+object at fault and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class NbversionError(Exception):
+    """Root of every error nbversion raises on purpose."""
+
+
+class InvalidCIDError(NbversionError, ValueError):
+    """A string or byte string is not a CID nbversion can use."""
+
+
+class RefError(NbversionError, KeyError):
+    """A ref (CID, tag, branch, ``MODEL~N``, ``vN``, ``HEAD``) names no version or several."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownRefError(RefError):
+    """No version answers to the ref."""
+
+
+class AmbiguousRefError(RefError):
+    """More than one version answers to the ref."""
+
+
+class TensorError(NbversionError, TypeError):
+    """A value handed to ``commit`` is not a tensor nbversion can store."""
+
+
+class MetadataError(NbversionError, ValueError):
+    """A message, metric, author or context value cannot be stored as data."""
+
+
+class BlockNotFoundError(NbversionError, KeyError):
+    """A block a version needs is not in the store."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptBlockError(NbversionError, ValueError):
+    """A block's bytes no longer hash to its CID (or its recorded checksum)."""
+
+
+class FormatError(NbversionError, ValueError):
+    """Stored or imported data is not in a format nbversion understands (never executed)."""
+
+
+class CarError(FormatError):
+    """A CAR file is malformed, truncated, or does not hold the DAG it claims."""
+
+
+class StoreFullError(NbversionError, OSError):
+    """The disk filled up while writing; nothing was committed."""
+
+
+class RepoNotFoundError(NbversionError, FileNotFoundError):
+    """No ``.nbversion`` repository exists where one was looked for."""

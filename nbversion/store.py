@@ -1,0 +1,124 @@
+"""The block store interface every back-end implements, and the registry that finds back-ends.
+
+A block store maps CIDs to bytes. Writes go through a :class:`BlockWriter`: blocks handed to it
+become durable, and visible to readers, only when the writer closes without error; an error
+(or a crash) leaves the store as it was. Every read is checked against the block's hash.
+
+Back-ends register under the ``nbversion.stores`` entry-point group (``local`` is built in).
+"""
+
+from __future__ import annotations
+
+import abc
+from importlib.metadata import entry_points
+from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Type, Union
+
+from .cid import CID
+from .errors import NbversionError
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+class BlockWriter(abc.ABC):
+    """Collects new blocks; they land together when the ``with`` block exits cleanly."""
+
+    @abc.abstractmethod
+    def put(self, cid: CID, data: Buffer) -> None:
+        """Add a block. The caller vouches that ``data`` hashes to ``cid``."""
+
+    @abc.abstractmethod
+    def has(self, cid: CID) -> bool:
+        """Whether the block is in the store or already put through this writer."""
+
+    @abc.abstractmethod
+    def get(self, cid: CID) -> bytes:
+        """A block from the store or from this writer's pending blocks."""
+
+    @property
+    @abc.abstractmethod
+    def bytes_written(self) -> int:
+        """How many bytes of new blocks this writer has put (duplicates skipped)."""
+
+    def __enter__(self) -> "BlockWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make every put block durable and visible."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Forget every put block."""
+
+
+class BlockStore(abc.ABC):
+    """Content-addressed block storage."""
+
+    @abc.abstractmethod
+    def has(self, cid: CID) -> bool:
+        """Whether the block is stored."""
+
+    def missing(self, cids: Iterable[CID]) -> Set[CID]:
+        """Which of ``cids`` are not stored."""
+        return {c for c in cids if not self.has(c)}
+
+    @abc.abstractmethod
+    def get(self, cid: CID) -> bytes:
+        """The block's bytes, verified; :class:`BlockNotFoundError` or :class:`CorruptBlockError`."""
+
+    @abc.abstractmethod
+    def size(self, cid: CID) -> int:
+        """The block's length in bytes."""
+
+    @abc.abstractmethod
+    def writer(self) -> BlockWriter:
+        """A writer for new blocks (use it as a context manager)."""
+
+    @abc.abstractmethod
+    def cids(self) -> Iterator[CID]:
+        """Every stored block's CID."""
+
+    def readinto(self, blocks: Sequence[Tuple[CID, int]], out: memoryview) -> None:
+        """Read ``blocks`` (CID, length), in order, back to back into ``out``, verifying each."""
+        pos = 0
+        for cid, length in blocks:
+            data = self.get(cid)
+            if len(data) != length:
+                raise NbversionError(f"Block {cid} is {len(data)} bytes where {length} were expected.")
+            out[pos : pos + length] = data
+            pos += length
+
+    @abc.abstractmethod
+    def verify_all(self, progress: Callable[[int], None] = lambda n: None) -> Tuple[List[CID], List[CID]]:
+        """Re-hash every block with sha2-256: (corrupt CIDs, missing CIDs)."""
+
+    @abc.abstractmethod
+    def retain(self, live: Set[CID], progress: Callable[[int], None] = lambda n: None) -> Tuple[int, int]:
+        """Drop every block not in ``live`` and reclaim space: (blocks removed, bytes freed)."""
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+
+_BUILTIN: Dict[str, str] = {"local": "nbversion.packstore:PackStore"}
+
+
+def store_class(name: str) -> Type[BlockStore]:
+    """The block store class registered as ``name`` (built in, or an ``nbversion.stores`` entry point)."""
+    target = _BUILTIN.get(name)
+    if target is None:
+        found = [ep for ep in entry_points(group="nbversion.stores") if ep.name == name]
+        if not found:
+            known = sorted(set(_BUILTIN) | {ep.name for ep in entry_points(group="nbversion.stores")})
+            raise NbversionError(f"Unknown block store {name!r}. Known stores: {', '.join(known)}.")
+        return found[0].load()
+    module, _, attr = target.partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,74 @@
+"""Named tensors: what a version stores, checked and put in canonical form.
+
+A tensor is kept as its raw C-order, little-endian bytes plus a typed entry (dtype name, shape,
+byte order): the safetensors idea, with no code execution anywhere on the way back. Only plain
+numeric dtypes are accepted (and the ml_dtypes ones such as bfloat16 when ml_dtypes is installed);
+object, string and structured arrays are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Tuple
+
+import numpy as np
+
+from .errors import FormatError, TensorError
+
+NUMPY_DTYPES = {
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128",
+}  # fmt: skip
+ML_DTYPES = {
+    "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+    "float8_e4m3b11fnuz", "int4", "uint4",
+}  # fmt: skip
+
+
+def dtype_from_name(name: str) -> np.dtype:
+    """The little-endian NumPy dtype a manifest's dtype name stands for."""
+    if name in NUMPY_DTYPES:
+        return np.dtype(name).newbyteorder("<")
+    if name in ML_DTYPES:
+        try:
+            import ml_dtypes  # noqa: F401  (registers the dtypes with NumPy)
+        except ImportError as exc:
+            raise FormatError(f"Tensors of dtype {name} need the ml_dtypes package: pip install ml_dtypes") from exc
+        return np.dtype(getattr(ml_dtypes, name))
+    raise FormatError(f"Unknown tensor dtype {name!r} in a manifest.")
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """The manifest name of a NumPy dtype, or :class:`TensorError` for one nbversion can't store."""
+    if dtype.name in NUMPY_DTYPES or dtype.name in ML_DTYPES:
+        return dtype.name
+    raise TensorError(f"dtype {dtype} cannot be stored: only numeric tensors are versioned.")
+
+
+def as_tensor(name: str, value: Any) -> np.ndarray:
+    """``value`` as a C-contiguous little-endian ndarray, or :class:`TensorError` naming ``name``."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise TensorError(f"Tensor names must be non-empty strings, got {name!r}.")
+    if isinstance(value, np.ndarray):
+        array = value
+    elif isinstance(value, np.generic) or hasattr(value, "__array__"):
+        array = np.asarray(value)
+    else:
+        raise TensorError(
+            f"Value for {name!r} is a {type(value).__name__}, not a tensor. "
+            "Pass NumPy arrays (or framework tensors that convert with numpy.asarray)."
+        )
+    if array.dtype.hasobject or array.dtype.kind in "OUSV" and array.dtype.name not in ML_DTYPES:
+        raise TensorError(f"Tensor {name!r} has dtype {array.dtype}; only numeric tensors can be stored.")
+    dtype_name(array.dtype)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def prepare(tensors: Mapping[str, Any]) -> List[Tuple[str, np.ndarray]]:
+    """Every tensor of ``tensors`` checked and canonical, sorted by name."""
+    if not isinstance(tensors, Mapping):
+        raise TensorError(f"commit() wants a mapping of name -> tensor, got {type(tensors).__name__}.")
+    if not tensors:
+        raise TensorError("There are no tensors to commit.")
+    return [(name, as_tensor(name, tensors[name])) for name in sorted(tensors)]

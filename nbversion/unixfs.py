@@ -1,0 +1,262 @@
+"""UnixFS files as Kubo builds them: ``ipfs add --cid-version=1 --raw-leaves``.
+
+Bytes are cut into fixed 262,144-byte chunks stored as raw blocks; when there is more than one
+chunk, dag-pb nodes with UnixFS ``File`` data link them in a balanced tree of at most 174 links per
+node. The root's CID is therefore the one Kubo (or any IPFS peer with the same settings) gives the
+same bytes. Chunks are hashed on a thread pool (hashlib releases the GIL) while the caller stores the
+ones already hashed, so hashing and writing overlap.
+
+No maintained Python library builds dag-pb/UnixFS, so the protobuf here is hand-written: small,
+strict, and pinned by fixtures from an independent implementation (``tests/fixtures``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from .cid import CID, DAG_PB, RAW
+from .errors import FormatError
+
+CHUNK_SIZE = 262_144
+MAX_LINKS = 174
+MAX_DEPTH = 16  # 174**16 chunks is far beyond any file; deeper trees are rejected as hostile
+
+Buffer = Union[bytes, bytearray, memoryview]
+PutBlock = Callable[[CID, Buffer], None]
+
+_UNIXFS_FILE = 2
+_pool: Optional[ThreadPoolExecutor] = None
+
+
+def hash_pool() -> ThreadPoolExecutor:
+    """The shared thread pool that hashes chunks (one thread per core)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nbversion-hash")
+    return _pool
+
+
+@dataclass(frozen=True)
+class FileLink:
+    """A UnixFS (sub)tree: its CID, cumulative block size (dag-pb ``Tsize``) and content length."""
+
+    cid: CID
+    tsize: int
+    filesize: int
+
+
+# -- protobuf, the few wire forms dag-pb and UnixFS use ------------------------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise FormatError("Truncated or oversized varint in a dag-pb block.")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
+    """Yield (field number, wire type, value) for varint (0) and length-delimited (2) fields."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+            yield field, wire, value
+        elif wire == 2:
+            length, pos = _read_varint(buf, pos)
+            if pos + length > len(buf):
+                raise FormatError("Truncated field in a dag-pb block.")
+            yield field, wire, bytes(buf[pos : pos + length])
+            pos += length
+        else:
+            raise FormatError(f"Unsupported protobuf wire type {wire} in a dag-pb block.")
+
+
+def encode_file_node(children: Sequence[FileLink]) -> bytes:
+    """The dag-pb block of a UnixFS ``File`` node linking ``children`` in order."""
+    out = bytearray()
+    for child in children:
+        cid = bytes(child.cid)
+        link = b"\x0a" + _varint(len(cid)) + cid + b"\x12\x00" + b"\x18" + _varint(child.tsize)
+        out += b"\x12" + _varint(len(link)) + link
+    data = bytearray(b"\x08" + _varint(_UNIXFS_FILE))
+    data += b"\x18" + _varint(sum(c.filesize for c in children))
+    for child in children:
+        data += b"\x20" + _varint(child.filesize)
+    out += b"\x0a" + _varint(len(data)) + data
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class PBNode:
+    """A decoded dag-pb node: its links (CID, Tsize) and UnixFS data, if any."""
+
+    links: List[Tuple[CID, int]]
+    unixfs_type: Optional[int]
+    filesize: Optional[int]
+    blocksizes: List[int]
+    inline_data: bytes
+
+
+def decode_node(block: bytes) -> PBNode:
+    """Decode a dag-pb block (links and UnixFS data); raises :class:`FormatError` if malformed."""
+    links: List[Tuple[CID, int]] = []
+    data: Optional[bytes] = None
+    for field, wire, value in _fields(block):
+        if field == 2 and wire == 2:
+            cid, tsize = None, 0
+            for lf, lw, lv in _fields(value):  # type: ignore[arg-type]
+                if lf == 1 and lw == 2:
+                    cid = CID.from_bytes(lv)  # type: ignore[arg-type]
+                elif lf == 3 and lw == 0:
+                    tsize = lv  # type: ignore[assignment]
+            if cid is None:
+                raise FormatError("A dag-pb link has no hash.")
+            links.append((cid, tsize))
+        elif field == 1 and wire == 2:
+            data = value  # type: ignore[assignment]
+        else:
+            raise FormatError(f"Unexpected field {field} in a dag-pb node.")
+    utype = filesize = None
+    blocksizes: List[int] = []
+    inline = b""
+    if data is not None:
+        for field, wire, value in _fields(data):
+            if field == 1 and wire == 0:
+                utype = value  # type: ignore[assignment]
+            elif field == 2 and wire == 2:
+                inline = value  # type: ignore[assignment]
+            elif field == 3 and wire == 0:
+                filesize = value  # type: ignore[assignment]
+            elif field == 4 and wire == 0:
+                blocksizes.append(value)  # type: ignore[arg-type]
+    return PBNode(links, utype, filesize, blocksizes, inline)
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _sha256(view: Buffer) -> bytes:
+    return hashlib.sha256(view).digest()
+
+
+def chunk_views(data: Buffer) -> List[memoryview]:
+    """``data`` cut into CHUNK_SIZE views (no copies); an empty payload is one empty chunk."""
+    view = memoryview(data).cast("B")
+    if len(view) == 0:
+        return [view]
+    return [view[i : i + CHUNK_SIZE] for i in range(0, len(view), CHUNK_SIZE)]
+
+
+def build_file(
+    data: Buffer,
+    put: Optional[PutBlock] = None,
+    wants: Optional[Callable[[CID], bool]] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> FileLink:
+    """Build the UnixFS DAG of ``data`` and return its root.
+
+    ``put(cid, block)`` receives every block, leaves first in file order, then the tree nodes
+    bottom up; ``wants(cid)`` may say a block is already stored so it is not handed over again.
+    ``progress(n)`` is called with the bytes of each chunk as it is processed.
+    """
+    views = chunk_views(data)
+    digests = hash_pool().map(_sha256, views) if len(views) > 1 else map(_sha256, views)
+    level: List[FileLink] = []
+    for view, digest in zip(views, digests):
+        cid = CID(RAW, digest)
+        if put is not None and (wants is None or wants(cid)):
+            put(cid, view)
+        level.append(FileLink(cid, len(view), len(view)))
+        if progress is not None:
+            progress(len(view))
+    while len(level) > 1:
+        parents = []
+        for i in range(0, len(level), MAX_LINKS):
+            children = level[i : i + MAX_LINKS]
+            block = encode_file_node(children)
+            cid = CID.hash(DAG_PB, block)
+            if put is not None and (wants is None or wants(cid)):
+                put(cid, block)
+            parents.append(FileLink(cid, len(block) + sum(c.tsize for c in children), sum(c.filesize for c in children)))
+        level = parents
+    return level[0]
+
+
+def file_cid(data: Buffer) -> CID:
+    """The CID ``ipfs add --cid-version=1 --raw-leaves`` gives ``data``."""
+    return build_file(data).cid
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def file_leaves(
+    root: CID,
+    get: Callable[[CID], bytes],
+    size_of_raw: Callable[[CID], int],
+    nodes: Optional[List[CID]] = None,
+) -> List[Tuple[CID, int]]:
+    """The raw leaves of the UnixFS file at ``root``, in order, as (CID, length) pairs.
+
+    Tree nodes are fetched with ``get`` (and appended to ``nodes`` if given); raw leaves are not
+    read, only sized with ``size_of_raw`` (a raw root is its own single leaf). Raises
+    :class:`FormatError` for anything but a raw-leaves UnixFS file whose sizes add up.
+    """
+    if root.codec == RAW:
+        return [(root, size_of_raw(root))]
+    if root.codec != DAG_PB:
+        raise FormatError(f"{root} is {root.codec_name}, not a UnixFS file.")
+    leaves: List[Tuple[CID, int]] = []
+    # Depth-first, left to right, iteratively (a hostile DAG cannot exhaust the stack).
+    stack: List[Tuple[CID, Optional[int], int]] = [(root, None, 0)]
+    while stack:
+        cid, expected, depth = stack.pop()
+        if cid.codec == RAW:
+            leaves.append((cid, expected if expected is not None else size_of_raw(cid)))
+            continue
+        if cid.codec != DAG_PB or depth > MAX_DEPTH:
+            raise FormatError(f"{cid} is not part of a raw-leaves UnixFS file.")
+        node = decode_node(get(cid))
+        if nodes is not None:
+            nodes.append(cid)
+        if node.unixfs_type != _UNIXFS_FILE or node.inline_data or len(node.blocksizes) != len(node.links):
+            raise FormatError(f"{cid} is not a raw-leaves UnixFS file node.")
+        if expected is not None and node.filesize != expected:
+            raise FormatError(f"{cid} claims {node.filesize} bytes where its parent says {expected}.")
+        if node.filesize != sum(node.blocksizes):
+            raise FormatError(f"{cid}: block sizes do not add up to the file size.")
+        for (child, _), size in reversed(list(zip(node.links, node.blocksizes))):
+            stack.append((child, size, depth + 1))
+    return leaves
+
+
+def links_of(cid: CID, block: bytes) -> List[CID]:
+    """The CIDs a dag-pb block links to (empty for raw blocks)."""
+    if cid.codec == DAG_PB:
+        return [c for c, _ in decode_node(block).links]
+    return []
