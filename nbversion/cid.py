@@ -58,6 +58,8 @@ class CID:
     def from_bytes(cls, raw: bytes) -> "CID":
         """Parse a binary CID (as found in dag-pb links, dag-cbor tag 42 and CAR sections)."""
         raw = bytes(raw)
+        if len(raw) == 36 and raw[0] == 1 and raw[1] in CODEC_NAMES and raw[2:4] == _SHA256_PREFIX:
+            return cls(raw[1], raw[4:])  # the common case, without a round trip through libipld
         if len(raw) == 34 and raw[:2] == _SHA256_PREFIX:  # CIDv0: a bare sha2-256 multihash, dag-pb
             return cls(DAG_PB, raw[2:])
         try:

@@ -39,7 +39,7 @@ from .store import BlockStore, BlockWriter, Buffer
 from .unixfs import hash_pool
 
 PACK_LIMIT = 1 << 30  # start a new pack once the current one holds 1 GiB
-RUN_LIMIT = 16 << 20  # largest single read when loading back-to-back blocks
+RUN_LIMIT = 4 << 20  # largest single read when loading back-to-back blocks
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 _SCHEMA = """
@@ -155,32 +155,35 @@ class PackStore(BlockStore):
         self._check(cid, data, xxh)
         return data
 
-    def readinto(self, blocks: Sequence[Tuple[CID, int]], out: memoryview) -> None:
-        rows = self._rows([c for c, _ in blocks])
-        # Coalesce blocks that sit back to back in one pack into single reads.
-        runs: List[Tuple[int, int, int, int, List[Tuple[CID, int, int, bytes]]]] = []
-        pos = 0
-        for cid, length in blocks:
-            row = rows.get(bytes(cid))
-            if row is None:
-                raise BlockNotFoundError(f"Block {cid} is not in the store at {self.path}.")
-            pack, offset, stored_len, xxh = row
-            if stored_len != length:
-                raise CorruptBlockError(f"Block {cid} is {stored_len} bytes where its file says {length}.")
-            fd = self._fd(pack)
-            if runs and runs[-1][0] == fd and runs[-1][1] + runs[-1][3] == offset and runs[-1][3] < RUN_LIMIT:
-                fd_, start, out_pos, total, members = runs[-1]
-                members.append((cid, pos - out_pos, length, xxh))
-                runs[-1] = (fd_, start, out_pos, total + length, members)
-            else:
-                runs.append((fd, offset, pos, length, [(cid, 0, length, xxh)]))
-            pos += length
-        if pos != len(out):
-            raise NbversionError(f"Blocks hold {pos} bytes but {len(out)} were expected.")
+    def readinto(self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]]) -> None:
+        rows = self._rows([c for blocks, _ in files for c, _ in blocks])
+        # Blocks that sit back to back in one pack and in one output become a single read; all
+        # the reads of all the files go to the thread pool together.
+        runs: List[Tuple[int, int, memoryview, int, List[Tuple[CID, int, int, bytes]]]] = []
+        for blocks, out in files:
+            pos = 0
+            first = len(runs)
+            for cid, length in blocks:
+                row = rows.get(bytes(cid))
+                if row is None:
+                    raise BlockNotFoundError(f"Block {cid} is not in the store at {self.path}.")
+                pack, offset, stored_len, xxh = row
+                if stored_len != length:
+                    raise CorruptBlockError(f"Block {cid} is {stored_len} bytes where its file says {length}.")
+                fd = self._fd(pack)
+                last = runs[-1] if len(runs) > first else None
+                if last is not None and last[0] == fd and last[1] + last[3] == offset and last[3] < RUN_LIMIT:
+                    last[4].append((cid, last[3], length, xxh))
+                    runs[-1] = (fd, last[1], last[2], last[3] + length, last[4])
+                else:
+                    runs.append((fd, offset, out[pos:], length, [(cid, 0, length, xxh)]))
+                pos += length
+            if pos != len(out):
+                raise NbversionError(f"Blocks hold {pos} bytes but {len(out)} were expected.")
 
         def read_run(run) -> None:
-            fd, start, out_pos, total, members = run
-            view = out[out_pos : out_pos + total]
+            fd, start, out, total, members = run
+            view = out[:total]
             done = 0
             while done < total:
                 n = os.preadv(fd, [view[done:]], start + done)
@@ -206,8 +209,10 @@ class PackStore(BlockStore):
     # -- pack files ------------------------------------------------------------------------------
 
     def _indexed_end(self, pack: str) -> int:
-        (end,) = self.db.execute("SELECT COALESCE(MAX(offset + length), 0) FROM blocks WHERE pack=?", (pack,)).fetchone()
-        return end
+        row = self.db.execute(
+            "SELECT offset + length FROM blocks WHERE pack=? ORDER BY offset DESC LIMIT 1", (pack,)
+        ).fetchone()  # the (pack, offset) index answers this without a scan
+        return row[0] if row else 0
 
     def _lock_pack(self, fd: int) -> bool:
         if fcntl is None:

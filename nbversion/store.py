@@ -84,15 +84,17 @@ class BlockStore(abc.ABC):
     def cids(self) -> Iterator[CID]:
         """Every stored block's CID."""
 
-    def readinto(self, blocks: Sequence[Tuple[CID, int]], out: memoryview) -> None:
-        """Read ``blocks`` (CID, length), in order, back to back into ``out``, verifying each."""
-        pos = 0
-        for cid, length in blocks:
-            data = self.get(cid)
-            if len(data) != length:
-                raise NbversionError(f"Block {cid} is {len(data)} bytes where {length} were expected.")
-            out[pos : pos + length] = data
-            pos += length
+    def readinto(self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]]) -> None:
+        """For each (blocks, out): read the (CID, length) blocks in order, back to back, into
+        ``out``, verifying each. Back-ends override this to read in parallel without copies."""
+        for blocks, out in files:
+            pos = 0
+            for cid, length in blocks:
+                data = self.get(cid)
+                if len(data) != length:
+                    raise NbversionError(f"Block {cid} is {len(data)} bytes where {length} were expected.")
+                out[pos : pos + length] = data
+                pos += length
 
     @abc.abstractmethod
     def verify_all(self, progress: Callable[[int], None] = lambda n: None) -> Tuple[List[CID], List[CID]]:

@@ -146,3 +146,28 @@ def test_demo_runs_on_the_embedded_store(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "restored v1" in out.stdout and "Repository is healthy." in out.stdout
     assert len(nbversion.Repo(tmp_path / ".nbversion").log("demo")) == 3
+
+
+def test_progress_bar_is_drawn_only_on_a_terminal(tmp_path):
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    repo = nbversion.Repo(tmp_path / ".nbversion")
+    repo.commit({"w": np.random.rand(3_000_000)}, model="m")
+    repo.close()
+    args = [sys.executable, "-m", "nbversion.cli", "--repo", str(tmp_path / ".nbversion"), "export", "m", "-o"]
+    plain = subprocess.run(args + [str(tmp_path / "a.car")], capture_output=True, text=True)
+    assert plain.returncode == 0 and plain.stderr == ""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 wide
+    proc = subprocess.run(args + [str(tmp_path / "b.car")], stdout=subprocess.PIPE, stderr=follower)
+    drawn = os.read(leader, 65536).decode(errors="replace") if select.select([leader], [], [], 5)[0] else ""
+    os.close(follower)
+    os.close(leader)
+    assert proc.returncode == 0 and "export" in drawn and "B/s" in drawn
