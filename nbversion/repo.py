@@ -129,11 +129,20 @@ def _now() -> str:
 class Repo:
     """A repository of model versions. ``Repo()`` finds or (on first commit) creates ``./.nbversion``."""
 
-    def __init__(self, path: Union[str, os.PathLike, None] = None, *, verify: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        path: Union[str, os.PathLike, None] = None,
+        *,
+        verify: Optional[str] = None,
+        store: Optional[BlockStore] = None,
+    ) -> None:
+        """``path``: the repository directory (default: :func:`find_repo_dir`). ``verify``: how the
+        embedded store checks reads ('checksum' or 'sha256'). ``store``: another block store to
+        keep blocks in (the index and refs stay under ``path``)."""
         self.path = Path(path).expanduser().resolve() if path is not None else find_repo_dir()
         self._verify = verify
         self._db: Optional[sqlite3.Connection] = None
-        self._store: Optional[BlockStore] = None
+        self._store: Optional[BlockStore] = store
 
     def __repr__(self) -> str:
         return f"Repo('{self.path}')"
