@@ -383,14 +383,7 @@ class Repo:
                 if parents is not None
                 else ([head_cid] if head_cid is not None else [])
             )
-            target_branch = branch or head_branch or (DEFAULT_BRANCH if head_cid is None else None)
-            if target_branch is not None:
-                tip = self.branches(model).get(f"{model}/{target_branch}")
-                if tip is not None and tip not in parent_cids:
-                    raise RefError(
-                        f"Branch {target_branch!r} of {model!r} is at {tip}, which is not a parent of this "
-                        "commit; moving it would leave that version off the branch. Commit to a new branch."
-                    )
+            target_branch = self._choose_branch(model, parent_cids, branch, head_branch)
             entries: List[TensorEntry] = []
             new_tensors = 0
             with self.store.writer() as writer:
@@ -426,11 +419,8 @@ class Repo:
             try:
                 db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)", (str(cid), model, last + 1, block))
                 (seq,) = db.execute("SELECT seq FROM versions WHERE cid=?", (str(cid),)).fetchone()
-                if target_branch is not None:
-                    self._set_ref(db, "branch", f"{model}/{target_branch}", str(cid))
-                    self._set_ref(db, "head", model, f"branch:{target_branch}")
-                else:
-                    self._set_ref(db, "head", model, str(cid))
+                self._set_ref(db, "branch", f"{model}/{target_branch}", str(cid))
+                self._set_ref(db, "head", model, f"branch:{target_branch}")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -448,6 +438,57 @@ class Repo:
                 "seconds": time.perf_counter() - started,
             },
         )
+
+    def _choose_branch(
+        self, model: str, parents: Sequence[CID], requested: Optional[str], head_branch: Optional[str]
+    ) -> str:
+        """The branch a new version goes on: the one asked for, else the branch whose tip is its
+        first parent (the HEAD's first), else a new branch named after that parent."""
+        tips = {name.split("/", 1)[1]: tip for name, tip in self.branches(model).items()}
+        if requested is not None:
+            tip = tips.get(requested)
+            if tip is not None and tip not in parents:
+                raise RefError(
+                    f"Branch {requested!r} of {model!r} is at {tip}, which is not a parent of this "
+                    "commit; moving it would leave that version off the branch. Commit to a new branch."
+                )
+            return requested
+        if not tips:
+            return DEFAULT_BRANCH
+        first = parents[0] if parents else None
+        if head_branch is not None and tips.get(head_branch) == first:
+            return head_branch
+        for name in sorted(tips, key=lambda n: (n != DEFAULT_BRANCH, n)):
+            if tips[name] == first:
+                return name
+        base = f"from-{self.version(first).label}" if first is not None else "root"
+        name, n = base, 2
+        while name in tips:
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    def checkout(self, ref: Union[str, CID, Version], model: Optional[str] = None) -> Version:
+        """Make ``ref`` the model's current version: the parent of its next commit.
+
+        HEAD follows a branch when ``ref`` names one or is the tip of one; otherwise it is
+        detached, and the next commit starts a new branch (``from-vN``).
+        """
+        cid = self.resolve(ref, model)
+        version = self.version(cid)
+        model = version.model
+        with self._locked() as db:
+            head_branch, _ = self.head(model)
+            tips = {name.split("/", 1)[1]: tip for name, tip in self.branches(model).items()}
+            named = ref.split("/", 1)[1] if isinstance(ref, str) and ref.startswith(model + "/") else ref
+            if isinstance(named, str) and tips.get(named) == cid:
+                target = f"branch:{named}"
+            elif head_branch is not None and tips.get(head_branch) == cid:
+                target = f"branch:{head_branch}"
+            else:
+                on = [n for n in sorted(tips, key=lambda n: (n != DEFAULT_BRANCH, n)) if tips[n] == cid]
+                target = f"branch:{on[0]}" if on else str(cid)
+            self._set_ref(db, "head", model, target)
+        return version
 
     @staticmethod
     def _set_ref(db: sqlite3.Connection, kind: str, name: str, target: str) -> None:

@@ -173,6 +173,31 @@ def test_parents_and_branches_make_a_tree(repo):
     assert merge.parents == (side.cid, v2.cid)
 
 
+def test_checkout_moves_head_and_the_next_commit_starts_a_branch(repo):
+    v1 = repo.commit(weights(1), model="m")
+    v2 = repo.commit(weights(2), model="m")
+    assert repo.checkout("v1").cid == v1.cid
+    assert repo.head("m") == (None, v1.cid)
+    assert repo.resolve("HEAD") == v1.cid
+    side = repo.commit(weights(3), model="m")
+    assert side.parents == (v1.cid,)
+    assert repo.head("m") == ("from-v1", side.cid)
+    assert repo.branches("m")["m/main"] == v2.cid  # main did not move
+    again = repo.commit(weights(4), model="m", parents=[v1.cid])
+    assert repo.head("m") == ("from-v1-2", again.cid)
+    repo.checkout("m/main")
+    assert repo.head("m") == ("main", v2.cid)
+    assert repo.commit(weights(5), model="m").parents == (v2.cid,)
+
+
+def test_explicit_parent_that_is_a_branch_tip_continues_that_branch(repo):
+    v1 = repo.commit(weights(1), model="m")
+    v2 = repo.commit(weights(2), model="m")
+    repo.checkout("v1")
+    v3 = repo.commit(weights(3), model="m", parents=[v2.cid])  # e.g. another kernel still at v2
+    assert repo.branches("m")["m/main"] == v3.cid and repo.head("m") == ("main", v3.cid)
+
+
 def test_diff_reports_per_tensor_change(repo):
     w = weights()
     v1 = repo.commit(w, model="m")
