@@ -13,4 +13,11 @@ from .errors import NbversionError  # noqa: E402
 from .repo import Repo  # noqa: E402
 from .version import Version  # noqa: E402
 
-__all__ = ["CID", "NbversionError", "Repo", "Version", "__version__"]
+__all__ = ["CID", "NbversionError", "Repo", "Version", "__version__", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%load_ext nbversion`` (IPython is imported only here, never by the core)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

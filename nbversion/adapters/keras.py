@@ -1,0 +1,96 @@
+"""The Keras adapter: Keras 3 (on TensorFlow, the design's framework) and tf.keras 2.
+
+Tensor names are the variables' paths inside the model (``dense_1/kernel``), without the model's
+own auto-generated name, so they survive rebuilding the model in a new session. The architecture
+is ``model.get_config()`` (JSON data, never code). Optimizer state is the optimizer's variables.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+
+from . import Adapter
+
+
+def _is_keras_model(obj: Any) -> bool:
+    for module in ("keras", "tf_keras", "tensorflow"):
+        if module in sys.modules:
+            for cls in type(obj).__mro__:
+                if cls.__module__.startswith(("keras.", "tf_keras.", "tensorflow.python.keras", "keras.src")) and cls.__name__ in (
+                    "Model", "Sequential", "Functional", "Layer",
+                ):  # fmt: skip
+                    return True
+    return False
+
+
+def _variable_name(variable: Any, prefix: str) -> str:
+    path = getattr(variable, "path", None) or variable.name.split(":")[0]
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+class KerasAdapter(Adapter):
+    name = "keras"
+
+    def handles(self, obj: Any) -> bool:
+        return hasattr(obj, "weights") and hasattr(obj, "get_config") and _is_keras_model(obj)
+
+    def _variables(self, model: Any) -> Dict[str, Any]:
+        prefix = f"{model.name}/"
+        named: Dict[str, Any] = {}
+        for variable in model.weights:
+            name = _variable_name(variable, prefix)
+            if name in named:  # two variables with one path (shared or nested models): number them
+                n = 2
+                while f"{name}#{n}" in named:
+                    n += 1
+                name = f"{name}#{n}"
+            named[name] = variable
+        return named
+
+    def read(self, model: Any) -> Dict[str, np.ndarray]:
+        return {name: np.asarray(v.numpy()) for name, v in self._variables(model).items()}
+
+    def write(self, model: Any, tensors: Mapping[str, np.ndarray]) -> None:
+        variables = self._variables(model)
+        for name, value in tensors.items():
+            variables[name].assign(value)
+
+    def architecture(self, model: Any) -> Any:
+        import json
+
+        try:
+            config = model.get_config()
+            return json.loads(json.dumps({"class_name": type(model).__name__, "config": config}, default=str))
+        except Exception:  # subclassed models without get_config
+            return {"class_name": type(model).__name__}
+
+    def versions(self) -> Dict[str, str]:
+        out: Dict[str, str] = {}
+        for module in ("keras", "tensorflow"):
+            mod = sys.modules.get(module)
+            if mod is not None and getattr(mod, "__version__", None):
+                out[module] = mod.__version__
+        return out
+
+    def _optimizer_variables(self, model: Any, optimizer: Any = None) -> Dict[str, Any]:
+        optimizer = optimizer or getattr(model, "optimizer", None)
+        if optimizer is None:
+            from . import NbversionError
+
+            raise NbversionError("The model has no optimizer (compile it first) to save with --with-optimizer.")
+        named: Dict[str, Any] = {}
+        for variable in optimizer.variables:
+            name = getattr(variable, "path", None) or variable.name.split(":")[0]
+            named[f"optimizer/{name}"] = variable
+        return named
+
+    def read_optimizer(self, model: Any, optimizer: Any = None) -> Dict[str, np.ndarray]:
+        return {n: np.asarray(v.numpy()) for n, v in self._optimizer_variables(model, optimizer).items()}
+
+    def write_optimizer(self, model: Any, tensors: Mapping[str, np.ndarray], optimizer: Any = None) -> None:
+        variables = self._optimizer_variables(model, optimizer)
+        for name, value in tensors.items():
+            variables[name].assign(value)

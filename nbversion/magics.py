@@ -1,0 +1,332 @@
+"""IPython magics: ``%commit_weights``, ``%checkout``, ``%history MODEL`` / ``%nbv_history``, ``%nbversion``.
+
+Thin surfaces over :mod:`nbversion.live` and :class:`nbversion.Repo`: they parse arguments, find
+the model in the user's namespace, add the notebook context, and display the result. Bad input
+raises IPython's ``UsageError``, so the user sees one red line instead of a traceback.
+
+IPython's own ``%history`` (input history) keeps working: ours answers only when the first argument
+names a tracked model or a model-like variable, and hands every other line to the built-in.
+
+Settings are traitlets, e.g. in ``ipython_config.py``: ``c.NbversionMagics.repo_dir = "/data/.nbversion"``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any, Callable, Dict, Optional
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from traitlets import Unicode
+
+from .adapters import adapter_for, adapters
+from .cid import CID
+from .errors import NbversionError
+from .live import HistoryTable, checkout_model, commit_model, live_matches, metrics_from
+from .repo import Repo, find_repo_dir
+
+
+def _parse(magic: Callable[..., Any], line: str) -> Any:
+    """Parse a magic's line with its ``magic_arguments`` parser, shell-style (quotes removed)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Cannot parse {line!r}: {exc}.") from None
+    return magic.parser.parse_args(words)
+
+
+def _parse_metric(text: str) -> tuple:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--metric wants NAME=VALUE, got {text!r}.")
+    try:
+        number: Any = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"--metric {name}: {value!r} is not a number.") from None
+    return name, number
+
+
+@magics_class
+class NbversionMagics(Magics):
+    """Version the weights of live models from notebook cells."""
+
+    repo_dir = Unicode(
+        None, allow_none=True, config=True, help="Repository directory (default: nearest .nbversion/ from the working directory)."
+    )
+
+    def __init__(self, shell: Any = None, builtin_history: Optional[Callable[[str], Any]] = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self._builtin_history = builtin_history
+        self.current: Dict[str, CID] = {}  # model name -> the version the live model is at
+        self._repo: Optional[Repo] = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @property
+    def repo(self) -> Repo:
+        path = self.repo_dir or find_repo_dir(os.getcwd())
+        if self._repo is None or self._repo.path != os.path.abspath(path):
+            if self._repo is not None:
+                self._repo.close()
+            self._repo = Repo(path)
+        return self._repo
+
+    def _models_in_namespace(self) -> Dict[str, Any]:
+        found = {}
+        for name, value in self.shell.user_ns.items():
+            if name.startswith("_") or name in ("In", "Out", "exit", "quit", "get_ipython"):
+                continue
+            adapter = adapter_for(value)
+            if adapter is not None and adapter.model_like:
+                found[name] = value
+        return found
+
+    def _model(self, name: Optional[str]) -> tuple:
+        if name is None:
+            candidates = self._models_in_namespace()
+            if len(candidates) != 1:
+                listed = ", ".join(sorted(candidates)) or "none found"
+                raise UsageError(f"Which model? Name it, e.g. %commit_weights model. Candidates: {listed}.")
+            name = next(iter(candidates))
+        if name not in self.shell.user_ns:
+            raise UsageError(f"No variable {name!r} in the notebook. Run the cell that defines it first.")
+        return name, self.shell.user_ns[name]
+
+    def _context(self) -> Dict[str, Any]:
+        """Where this commit was made: notebook path, cell id, execution count and source."""
+        ns = self.shell.user_ns
+        notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        cell: Dict[str, Any] = {"execution_count": self.shell.execution_count}
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None:
+            try:
+                parent = kernel.get_parent("shell")
+            except TypeError:  # older ipykernel
+                parent = kernel.get_parent()
+            cell_id = (parent or {}).get("metadata", {}).get("cellId")
+            if cell_id:
+                cell["id"] = cell_id
+        history = getattr(self.shell, "history_manager", None)
+        if history is not None and history.input_hist_raw:
+            cell["source"] = history.input_hist_raw[-1]
+        context: Dict[str, Any] = {"cell": cell, "cwd": os.getcwd()}
+        if notebook:
+            context["notebook"] = str(notebook)
+        return context
+
+    def _run(self, func: Callable[[], Any]) -> Any:
+        try:
+            return func()
+        except NbversionError as exc:
+            raise UsageError(str(exc)) from None
+
+    # -- %commit_weights -----------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("model", nargs="?", help="variable holding the model (default: the only model in the namespace)")
+    @argument("-m", "--message", default="", help="what this version is")
+    @argument("--metric", action="append", default=[], metavar="NAME=VALUE", help="a metric to record (repeatable)")
+    @argument("--metrics-from", metavar="VAR", help="a dict (or Keras History) of metrics to record")
+    @argument("--tag", help="tag the new version")
+    @argument("--branch", help="commit to this branch (created if new)")
+    @argument("--with-optimizer", nargs="?", const=True, default=None, metavar="VAR",
+              help="store optimizer state too (Keras: the model's; PyTorch: name the optimizer variable)")  # fmt: skip
+    @line_magic
+    def commit_weights(self, line: str) -> None:
+        """Store the live model's weights as a new version whose parent is the version it is at."""
+        args = _parse(self.commit_weights, line)
+        name, model = self._model(args.model)
+        metrics: Dict[str, Any] = {}
+        if args.metrics_from:
+            if args.metrics_from not in self.shell.user_ns:
+                raise UsageError(f"--metrics-from: no variable {args.metrics_from!r}.")
+            metrics.update(self._run(lambda: metrics_from(self.shell.user_ns[args.metrics_from])))
+        metrics.update(dict(_parse_metric(m) for m in args.metric))
+        optimizer: Any = args.with_optimizer
+        if isinstance(optimizer, str):
+            if optimizer not in self.shell.user_ns:
+                raise UsageError(f"--with-optimizer: no variable {optimizer!r}.")
+            optimizer = self.shell.user_ns[optimizer]
+        report = self._run(
+            lambda: commit_model(
+                self.repo, model, name, args.message, metrics, parent=self.current.get(name), branch=args.branch,
+                tag=args.tag, context=self._context(), optimizer=optimizer,
+            )  # fmt: skip
+        )
+        self.current[name] = report.version.cid
+        display(report)
+
+    # -- %checkout -----------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("ref", help="CID or prefix, tag, MODEL~N, vN, a branch, HEAD")
+    @argument("model", nargs="?", help="variable holding the model (default: the only model in the namespace)")
+    @argument("--with-optimizer", nargs="?", const=True, default=None, metavar="VAR", help="restore optimizer state too")
+    @line_magic
+    def checkout(self, line: str) -> None:
+        """Load a version into the live model, in place; refuses (changing nothing) if it does not fit."""
+        args = _parse(self.checkout, line)
+        name, model = self._model(args.model)
+        optimizer: Any = args.with_optimizer
+        if isinstance(optimizer, str):
+            optimizer = self.shell.user_ns.get(optimizer) or optimizer
+        report = self._run(lambda: checkout_model(self.repo, args.ref, model, name, optimizer=optimizer))
+        self.current[name] = report.version.cid
+        print(report)
+
+    # -- %history / %nbv_history ---------------------------------------------------------------
+
+    @line_magic("history")
+    def history(self, line: str = "") -> Any:
+        """Version history when the first argument is a model; IPython's input history otherwise."""
+        first = line.split()[0] if line.strip() else ""
+        if first and not first.startswith("-") and self._is_model_name(first):
+            return self.nbv_history(line)
+        if self._builtin_history is None:
+            raise UsageError("IPython's built-in %history is not available here.")
+        return self._builtin_history(line)
+
+    def _is_model_name(self, name: str) -> bool:
+        if name in self.current:
+            return True
+        value = self.shell.user_ns.get(name)
+        return value is not None and any(a.handles(value) for a in adapters() if a.model_like)
+
+    @magic_arguments()
+    @argument("model", nargs="?", help="model variable or model name (default: the only model)")
+    @argument("--all", action="store_true", help="every version on every branch, not just the lineage")
+    @argument("-n", type=int, default=None, help="show at most N versions")
+    @argument("-o", dest="output", metavar="VAR", help="store the table as a pandas DataFrame in VAR")
+    @argument("--csv", metavar="PATH", help="write the table to a CSV file")
+    @line_magic
+    def nbv_history(self, line: str = "") -> None:
+        """The lineage of a model's versions, newest first, with one column per metric."""
+        args = _parse(self.nbv_history, line)
+        name = args.model
+        if name is None:
+            tracked = list(self.current) or self._run(lambda: self.repo.models())
+            if len(tracked) != 1:
+                raise UsageError(f"Which model? Candidates: {', '.join(tracked) or 'none yet'}.")
+            name = tracked[0]
+        current = self.current.get(name)
+        if args.all:
+            versions = self._run(lambda: self.repo.log(name))
+        elif current is not None:
+            versions = self._run(lambda: self.repo.history(name, ref=current))
+        else:
+            versions = self._run(lambda: self.repo.history(name)) if name in self.repo.models() else []
+        if current is None and versions:
+            current = self._run(lambda: self.repo.head(name)[1])
+        table = HistoryTable(name, versions[: args.n] if args.n else versions, current)
+        if args.output or args.csv:
+            frame = table.to_dataframe()
+            if args.output:
+                self.shell.user_ns[args.output] = frame
+            if args.csv:
+                frame.to_csv(args.csv, index=False)
+        display(table)
+
+    # -- %nbversion ----------------------------------------------------------------------------
+
+    @line_magic
+    def nbversion(self, line: str = "") -> None:
+        """%nbversion status | log [MODEL] | show REF [MODEL] | diff A B [MODEL] | tag NAME [REF] [MODEL]"""
+        words = line.split()
+        if not words:
+            raise UsageError(self.nbversion.__doc__ or "")
+        sub, rest = words[0], line.strip()[len(words[0]) :]
+        handler = {"status": self._status, "log": self._log, "show": self._show, "diff": self._diff, "tag": self._tag}.get(sub)
+        if handler is None:
+            raise UsageError(f"Unknown %nbversion command {sub!r}. {self.nbversion.__doc__}")
+        handler(rest)
+
+    def _status(self, rest: str) -> None:
+        lines = [f"repository: {self.repo.path}"]
+        names = sorted(set(self.current) | set(self._models_in_namespace()))
+        if not names:
+            lines.append("No models tracked yet: %commit_weights MODEL starts tracking one.")
+        for name in names:
+            cid = self.current.get(name)
+            if cid is None:
+                lines.append(f"{name}: not committed in this session")
+                continue
+            version = self._run(lambda: self.repo.version(cid))
+            obj = self.shell.user_ns.get(name)
+            state = "no longer in the namespace"
+            if obj is not None:
+                state = "live weights equal it" if self._run(lambda: live_matches(self.repo, obj, name, cid)) else "live weights changed since"
+            branch, _ = self.repo.head(name)
+            where = f"on branch {branch}" if branch else "detached"
+            lines.append(f"{name}: at {version.label} {version.short} ({where}); {state}")
+        print("\n".join(lines))
+
+    def _log(self, rest: str) -> None:
+        self.nbv_history((rest + " --all").strip())
+
+    def _show(self, rest: str) -> None:
+        words = rest.split()
+        if not words:
+            raise UsageError("%nbversion show REF [MODEL]")
+        model = words[1] if len(words) > 1 else None
+        version = self._run(lambda: self.repo.show(words[0], model))
+        manifest = self._run(lambda: self.repo.manifest(version))
+        lines = [
+            f"{version.model} {version.label}  {version.cid}",
+            f"parents:   {', '.join(str(p) for p in version.parents) or 'none'}",
+            f"time:      {version.time}   author: {version.author}",
+            f"message:   {version.message}",
+            f"metrics:   {', '.join(f'{k}={v}' for k, v in version.metrics.items()) or 'none'}",
+            f"tags:      {', '.join(version.tags) or 'none'}",
+            f"framework: {version.framework}   software: {', '.join(f'{k} {v}' for k, v in version.software.items())}",
+        ]
+        ctx = version.context
+        if ctx.get("notebook"):
+            lines.append(f"notebook:  {ctx['notebook']}")
+        cell = ctx.get("cell") or {}
+        if cell:
+            cell_id = f" (cell id {cell['id']})" if cell.get("id") else ""
+            lines.append(f"cell:      [{cell.get('execution_count')}]{cell_id}")
+            if cell.get("source"):
+                lines += ["    " + s for s in str(cell["source"]).splitlines()]
+        lines.append(f"tensors:   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
+        lines += [f"    {t.name}  {t.dtype}{list(t.shape)}" for t in manifest.tensors]
+        print("\n".join(lines))
+
+    def _diff(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) not in (2, 3):
+            raise UsageError("%nbversion diff A B [MODEL]")
+        model = words[2] if len(words) == 3 else None
+        diffs = self._run(lambda: self.repo.diff(words[0], words[1], model))
+        for d in diffs:
+            extra = f"  l2 {d.l2:.6g}  max abs {d.max_abs:.6g}" if d.l2 is not None else ""
+            print(f"{d.name:<40} {d.status}{extra}")
+
+    def _tag(self, rest: str) -> None:
+        words = rest.split()
+        if not words or len(words) > 3:
+            raise UsageError("%nbversion tag NAME [REF] [MODEL]")
+        ref = words[1] if len(words) > 1 else None
+        model = words[2] if len(words) > 2 else None
+        if ref is None:
+            tracked = list(self.current)
+            if len(tracked) != 1:
+                raise UsageError("%nbversion tag NAME REF [MODEL]: which version?")
+            ref, model = str(self.current[tracked[0]]), tracked[0]
+        cid = self._run(lambda: self.repo.tag(words[0], ref, model))
+        print(f"{words[0]} -> {cid}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbversion``: register the magics (keeping the built-in %history reachable)."""
+    builtin = ipython.find_line_magic("history")
+    if getattr(builtin, "__self__", None).__class__.__name__ == "NbversionMagics":
+        builtin = builtin.__self__._builtin_history  # loaded twice: keep the real built-in
+    ipython.register_magics(NbversionMagics(ipython, builtin_history=builtin))
+
