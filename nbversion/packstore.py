@@ -23,6 +23,7 @@ import errno
 import os
 import sqlite3
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -39,6 +40,7 @@ from .store import BlockStore, BlockWriter, Buffer
 from .unixfs import hash_pool
 
 PACK_LIMIT = 1 << 30  # start a new pack once the current one holds 1 GiB
+FLUSH_EVERY = 16 << 20  # while appending, start a background fdatasync every 16 MiB
 RUN_LIMIT = 4 << 20  # largest single read when loading back-to-back blocks
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -56,8 +58,30 @@ CREATE INDEX IF NOT EXISTS blocks_by_pack ON blocks(pack, offset);
 Row = Tuple[str, int, int, bytes]  # pack, offset, length, xxh3
 
 
+_flush_pool: Optional[ThreadPoolExecutor] = None
+
+
+def _flusher() -> ThreadPoolExecutor:
+    global _flush_pool
+    if _flush_pool is None:
+        _flush_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbversion-flush")
+    return _flush_pool
+
+
 def _checksum(data: Buffer) -> bytes:
     return xxhash.xxh3_128_digest(data)
+
+
+def _skip(views: List[memoryview], n: int) -> List[memoryview]:
+    """``views`` without their first ``n`` bytes (to resume a short vectored write)."""
+    out = []
+    for view in views:
+        if n >= len(view):
+            n -= len(view)
+            continue
+        out.append(view[n:])
+        n = 0
+    return out
 
 
 def _fsync_dir(path: Path) -> None:
@@ -336,6 +360,8 @@ class PackWriter(BlockWriter):
         self.moves: List[Tuple[str, int, bytes]] = []  # (pack, offset, cid): blocks gc relocates
         self._written = 0
         self._open = True
+        self._flushed = self._start
+        self._flushing: Optional[Future] = None
 
     @property
     def bytes_written(self) -> int:
@@ -351,7 +377,15 @@ class PackWriter(BlockWriter):
         except OSError as exc:
             raise _full_error(exc, self.store.path) from exc
         self._pos += len(view)
+        self._maybe_flush()
         return offset
+
+    def _maybe_flush(self) -> None:
+        if self._pos - self._flushed >= FLUSH_EVERY and (self._flushing is None or self._flushing.done()):
+            # Start writing what we have to disk while hashing goes on, so the fsync at commit
+            # only waits for the tail.
+            self._flushed = self._pos
+            self._flushing = _flusher().submit(os.fdatasync, self._fd)
 
     def put(self, cid: CID, data: Buffer) -> None:
         key = bytes(cid)
@@ -362,8 +396,34 @@ class PackWriter(BlockWriter):
         self._pending[key] = (offset, length, _checksum(memoryview(data).cast("B")))
         self._written += length
 
+    def put_many(self, blocks: Sequence[Tuple[CID, Buffer]]) -> None:
+        """Add blocks with one index lookup for all and one ``pwritev`` per run of new ones."""
+        stored = self.store._rows([cid for cid, _ in blocks])
+        run: List[memoryview] = []
+        run_start = self._pos
+        for cid, data in blocks:
+            key = bytes(cid)
+            if key in self._pending or key in stored:
+                continue
+            view = memoryview(data).cast("B")
+            self._pending[key] = (self._pos, len(view), _checksum(view))
+            self._pos += len(view)
+            self._written += len(view)
+            run.append(view)
+        total = self._pos - run_start
+        done = 0
+        try:
+            while done < total:
+                done += os.pwritev(self._fd, _skip(run, done)[:512], run_start + done)  # IOV_MAX is 1024
+        except OSError as exc:
+            raise _full_error(exc, self.store.path) from exc
+        self._maybe_flush()
+
     def has(self, cid: CID) -> bool:
         return bytes(cid) in self._pending or self.store.has(cid)
+
+    def is_new(self, cid: CID) -> bool:
+        return bytes(cid) in self._pending
 
     def get(self, cid: CID) -> bytes:
         entry = self._pending.get(bytes(cid))
@@ -380,6 +440,8 @@ class PackWriter(BlockWriter):
             return
         try:
             try:
+                if self._flushing is not None:
+                    self._flushing.result()
                 os.fsync(self._fd)
             except OSError as exc:
                 raise _full_error(exc, self.store.path) from exc
@@ -413,4 +475,9 @@ class PackWriter(BlockWriter):
 
     def _close(self) -> None:
         self._open = False
+        if self._flushing is not None:
+            try:
+                self._flushing.result()
+            except OSError:
+                pass
         os.close(self._fd)  # closing releases the flock

@@ -46,7 +46,7 @@ from .errors import (
 from .packstore import PackStore
 from .store import BlockStore
 from .tensors import dtype_from_name, dtype_name, prepare
-from .unixfs import build_file, file_leaves
+from .unixfs import build_files, file_leaves
 from .version import Manifest, TensorEntry, Version, check_data, check_metrics, decode_manifest, decode_version
 
 Progress = Optional[Callable[[int], None]]
@@ -387,10 +387,11 @@ class Repo:
             entries: List[TensorEntry] = []
             new_tensors = 0
             with self.store.writer() as writer:
-                for name, array in items:
-                    before = writer.bytes_written
-                    root = build_file(array.reshape(-1).view(np.uint8), writer.put, progress=progress)
-                    new_tensors += writer.bytes_written > before
+                roots = build_files(
+                    [array.reshape(-1).view(np.uint8) for _, array in items], writer.put, writer.put_many, progress
+                )
+                for (name, array), root in zip(items, roots):
+                    new_tensors += writer.is_new(root.cid)
                     entries.append(TensorEntry(name, dtype_name(array.dtype), tuple(array.shape), array.nbytes, root.cid))
                 manifest = Manifest(tuple(entries))
                 manifest_block = ipld.encode(manifest.to_ipld())

@@ -26,6 +26,11 @@ class BlockWriter(abc.ABC):
     def put(self, cid: CID, data: Buffer) -> None:
         """Add a block. The caller vouches that ``data`` hashes to ``cid``."""
 
+    def put_many(self, blocks: Sequence[Tuple[CID, Buffer]]) -> None:
+        """Add several blocks (a back-end may write them in parallel)."""
+        for cid, data in blocks:
+            self.put(cid, data)
+
     @abc.abstractmethod
     def has(self, cid: CID) -> bool:
         """Whether the block is in the store or already put through this writer."""
@@ -33,6 +38,10 @@ class BlockWriter(abc.ABC):
     @abc.abstractmethod
     def get(self, cid: CID) -> bytes:
         """A block from the store or from this writer's pending blocks."""
+
+    @abc.abstractmethod
+    def is_new(self, cid: CID) -> bool:
+        """Whether this writer added the block (it was not stored before)."""
 
     @property
     @abc.abstractmethod

@@ -23,6 +23,7 @@ from .errors import FormatError
 
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
+GROUP = 16  # chunks hashed per task (4 MiB): large enough that thread hand-offs cost nothing
 MAX_DEPTH = 16  # 174**16 chunks is far beyond any file; deeper trees are rejected as hostile
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -160,8 +161,9 @@ def decode_node(block: bytes) -> PBNode:
 # -- building ----------------------------------------------------------------------------------
 
 
-def _sha256(view: Buffer) -> bytes:
-    return hashlib.sha256(view).digest()
+def _hash_task(task: Tuple[int, List[memoryview]]) -> Tuple[int, List[Tuple[CID, memoryview]]]:
+    index, views = task
+    return index, [(CID(RAW, hashlib.sha256(view).digest()), view) for view in views]
 
 
 def chunk_views(data: Buffer) -> List[memoryview]:
@@ -172,39 +174,55 @@ def chunk_views(data: Buffer) -> List[memoryview]:
     return [view[i : i + CHUNK_SIZE] for i in range(0, len(view), CHUNK_SIZE)]
 
 
-def build_file(
-    data: Buffer,
+def build_files(
+    buffers: Sequence[Buffer],
     put: Optional[PutBlock] = None,
-    wants: Optional[Callable[[CID], bool]] = None,
+    put_many: Optional[Callable[[List[Tuple[CID, memoryview]]], None]] = None,
     progress: Optional[Callable[[int], None]] = None,
-) -> FileLink:
-    """Build the UnixFS DAG of ``data`` and return its root.
+) -> List[FileLink]:
+    """Build the UnixFS DAG of each buffer and return their roots.
 
-    ``put(cid, block)`` receives every block, leaves first in file order, then the tree nodes
-    bottom up; ``wants(cid)`` may say a block is already stored so it is not handed over again.
-    ``progress(n)`` is called with the bytes of each chunk as it is processed.
+    Chunks of all buffers are hashed on the thread pool, 4 MiB per task, and handed over in
+    order as each group is ready, so storing overlaps hashing across files: a group at a time to
+    ``put_many`` if given, else one by one to ``put(cid, block)``. Tree nodes follow through
+    ``put``, bottom up. ``progress(n)`` is told the bytes handled.
     """
-    views = chunk_views(data)
-    digests = hash_pool().map(_sha256, views) if len(views) > 1 else map(_sha256, views)
-    level: List[FileLink] = []
-    for view, digest in zip(views, digests):
-        cid = CID(RAW, digest)
-        if put is not None and (wants is None or wants(cid)):
-            put(cid, view)
-        level.append(FileLink(cid, len(view), len(view)))
+    tasks = []
+    for index, data in enumerate(buffers):
+        views = chunk_views(data)
+        tasks += [(index, views[i : i + GROUP]) for i in range(0, len(views), GROUP)]
+    hashed = hash_pool().map(_hash_task, tasks) if len(tasks) > 1 else map(_hash_task, tasks)
+    levels: List[List[FileLink]] = [[] for _ in buffers]
+    for index, leaves in hashed:
+        if put_many is not None:
+            put_many(leaves)
+        elif put is not None:
+            for cid, view in leaves:
+                put(cid, view)
+        levels[index] += [FileLink(cid, len(view), len(view)) for cid, view in leaves]
         if progress is not None:
-            progress(len(view))
+            progress(sum(len(view) for _, view in leaves))
+    return [_tree(level, put) for level in levels]
+
+
+def _tree(level: List[FileLink], put: Optional[PutBlock]) -> FileLink:
+    """Link leaves into Kubo's balanced tree (at most MAX_LINKS per node); returns the root."""
     while len(level) > 1:
         parents = []
         for i in range(0, len(level), MAX_LINKS):
             children = level[i : i + MAX_LINKS]
             block = encode_file_node(children)
             cid = CID.hash(DAG_PB, block)
-            if put is not None and (wants is None or wants(cid)):
+            if put is not None:
                 put(cid, block)
             parents.append(FileLink(cid, len(block) + sum(c.tsize for c in children), sum(c.filesize for c in children)))
         level = parents
     return level[0]
+
+
+def build_file(data: Buffer, put: Optional[PutBlock] = None) -> FileLink:
+    """The UnixFS DAG of one buffer (see :func:`build_files`); ``put`` receives every block."""
+    return build_files([data], put)[0]
 
 
 def file_cid(data: Buffer) -> CID:

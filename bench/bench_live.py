@@ -1,0 +1,184 @@
+"""Speed of %commit_weights and %checkout on live ~100 MB models, against the frameworks' own save/load.
+
+    python bench/bench_live.py            # Keras (six Dense(2048)) and PyTorch (six Linear(2048, 2048))
+
+Targets (issue 4): %commit_weights within 2x of Keras ``model.save_weights`` (.weights.h5) and of
+``torch.save(state_dict)``; %checkout within 2x of ``model.load_weights`` and of
+``load_state_dict(torch.load(...))``. Committing an unchanged model writes only metadata; after
+changing one layer, only that layer's bytes are written. The magics run in a real IPython shell;
+every contender writes fresh values each round (so nothing is deduplicated away) and rounds are
+interleaved, best of --repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+MiB = 1 << 20
+
+
+def race(repeat: int, contenders: dict) -> dict:
+    best = {name: float("inf") for name in contenders}
+    for _ in range(repeat):
+        for name, (func, setup) in contenders.items():
+            if setup is not None:
+                setup()
+            start = time.perf_counter()
+            func()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def line(name: str, ours: float, base: float) -> bool:
+    ok = ours <= 2 * base
+    print(f"  {name:<46} ours {ours:6.3f} s  baseline {base:6.3f} s  ours/baseline {ours / base:5.2f}x  target <= 2x  {'MET' if ok else 'MISSED'}")
+    return ok
+
+
+def shell(workdir: Path):
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    os.chdir(workdir)
+    ip.run_line_magic("load_ext", "nbversion")
+    return ip
+
+
+def bench_keras(ip, workdir: Path, repeat: int) -> list:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((2048,))] + [keras.layers.Dense(2048) for _ in range(6)]
+    model = keras.Sequential(layers)
+    ip.user_ns["model"] = model
+    size = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    print(f"\nKeras {keras.__version__}: Sequential of six Dense(2048), {size / MiB:.0f} MiB of weights")
+    rng = np.random.default_rng(0)
+
+    def perturb():
+        for v in model.weights:
+            v.assign(rng.standard_normal(v.shape).astype("float32"))
+
+    h5 = workdir / "w.weights.h5"
+    t = race(repeat, {
+        "commit": (lambda: ip.run_line_magic("commit_weights", "model -m bench"), perturb),
+        "save": (lambda: model.save_weights(h5), perturb),
+    })  # fmt: skip
+    results = [line("%commit_weights vs model.save_weights (h5)", t["commit"], t["save"])]
+    ip.run_line_magic("commit_weights", "model -m a")
+    ip.run_line_magic("commit_weights", "model -m a")  # (dedup: same)
+    perturb()
+    ip.run_line_magic("commit_weights", "model -m b")
+    versions = ip.magics_manager.registry["NbversionMagics"].repo.log("model")
+    a, b = versions[1].cid, versions[0].cid
+    flip = iter(range(10**6))
+    t = race(repeat, {
+        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} model"), None),
+        "load": (lambda: model.load_weights(h5), perturb),
+    })  # fmt: skip
+    results.append(line("%checkout vs model.load_weights (h5)", t["checkout"], t["load"]))
+    return results + dedup_checks(ip, model, "model", lambda: model.layers[2].kernel.assign(
+        rng.standard_normal(model.layers[2].kernel.shape).astype("float32")), 2048 * 2048 * 4)
+
+
+def bench_torch(ip, workdir: Path, repeat: int) -> list:
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(*[torch.nn.Linear(2048, 2048) for _ in range(6)])
+    ip.user_ns["net"] = net
+    size = sum(p.numel() * 4 for p in net.parameters())
+    print(f"\nPyTorch {torch.__version__}: Sequential of six Linear(2048, 2048), {size / MiB:.0f} MiB of weights")
+
+    def perturb():
+        with torch.no_grad():
+            for p in net.parameters():
+                p.normal_()
+
+    path = workdir / "net.pt"
+
+    def save():
+        torch.save(net.state_dict(), path)
+
+    def load():
+        net.load_state_dict(torch.load(path, weights_only=True))
+
+    t = race(repeat, {
+        "commit": (lambda: ip.run_line_magic("commit_weights", "net -m bench"), perturb),
+        "save": (save, perturb),
+    })  # fmt: skip
+    results = [line("%commit_weights vs torch.save(state_dict)", t["commit"], t["save"])]
+    ip.run_line_magic("commit_weights", "net -m a")
+    perturb()
+    ip.run_line_magic("commit_weights", "net -m b")
+    versions = ip.magics_manager.registry["NbversionMagics"].repo.log("net")
+    a, b = versions[1].cid, versions[0].cid
+    flip = iter(range(10**6))
+    t = race(repeat, {
+        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} net"), None),
+        "load": (load, perturb),
+    })  # fmt: skip
+    results.append(line("%checkout vs load_state_dict(torch.load(...))", t["checkout"], t["load"]))
+
+    def change_one():
+        with torch.no_grad():
+            net[2].weight.normal_()
+
+    return results + dedup_checks(ip, net, "net", change_one, 2048 * 2048 * 4)
+
+
+def dedup_checks(ip, obj, name: str, change_one, layer_bytes: int) -> list:
+    repo = ip.magics_manager.registry["NbversionMagics"].repo
+    ip.run_line_magic("commit_weights", f"{name} -m same")
+    ip.run_line_magic("commit_weights", f"{name} -m 'unchanged again'")
+    unchanged = repo.log(name)[0]
+    change_one()
+    ip.run_line_magic("commit_weights", f"{name} -m 'one layer changed'")
+    one = repo.log(name)[0]
+    written_unchanged = _written(repo, unchanged)
+    written_one = _written(repo, one)
+    ok1 = written_unchanged < 64 * 1024
+    ok2 = layer_bytes <= written_one <= 1.1 * layer_bytes
+    print(f"  unchanged model: {written_unchanged:,} bytes written (metadata only)  {'MET' if ok1 else 'MISSED'}")
+    print(f"  one layer changed: {written_one:,} bytes written for a {layer_bytes:,}-byte layer  {'MET' if ok2 else 'MISSED'}")
+    return [ok1, ok2]
+
+
+def _written(repo, version) -> int:
+    """Bytes of blocks this version added that its parent did not have."""
+    parent = set(repo.version_blocks(repo.version(version.parents[0])))
+    mine = set(repo.version_blocks(version))
+    return sum(repo.store.size(c) for c in mine - parent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", default=None)
+    parser.add_argument("--only", choices=["keras", "torch"])
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="nbversion-bench-live-", dir=args.dir))
+    try:
+        ip = shell(workdir)
+        results = []
+        if args.only in (None, "keras"):
+            results += bench_keras(ip, workdir, args.repeat)
+        if args.only in (None, "torch"):
+            results += bench_torch(ip, workdir, args.repeat)
+    finally:
+        os.chdir(workdir.parent)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("\nAll targets met." if all(results) else "\nSome targets missed (see above).")
+
+
+if __name__ == "__main__":
+    main()
