@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .adapters import Adapter, Plan, adapter_for, check_compatible, signature
+from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .cid import CID
 from .errors import NbversionError
 from .repo import Repo
@@ -202,6 +202,17 @@ def checkout_model(
     if move_head:
         repo.checkout(cid)
     return CheckoutReport(version, name, len(changed), len(new) - len(changed), max_abs, plan.by_position, opt_plan is not None)
+
+
+def open_model(repo: Repo, ref: Union[str, CID], model: Optional[str] = None) -> Any:
+    """A new live model rebuilt from a version's recorded architecture, holding its weights.
+
+    Keras only: its architecture is recorded as Keras's own serialized config (data, not code).
+    """
+    version = repo.show(ref, model)
+    obj = adapter_named(version.framework).rebuild(version.architecture)
+    checkout_model(repo, version.cid, obj, version.model, move_head=False)
+    return obj
 
 
 def live_matches(repo: Repo, obj: Any, name: str, ref: Union[str, CID]) -> bool:

@@ -239,3 +239,23 @@ def test_magics_show_real_help():
     doc = NbversionMagics.commit_weights.__doc__
     assert "--metric NAME=VALUE" in doc and "--metrics-from VAR" in doc and "--tag" in doc
     assert "usage: %checkout" in NbversionMagics.checkout.__doc__.replace("::\n\n  %checkout", "usage: %checkout")
+
+
+def test_a_keras_version_opens_without_the_code(ip, tmp_path):
+    from nbversion.live import open_model
+
+    run(ip, KERAS_MODEL)
+    run(ip, "model.fit(x, y, epochs=1, verbose=0)")
+    run(ip, "%commit_weights model")
+    rebuilt = open_model(repo(tmp_path), "model")
+    assert rebuilt is not ip.user_ns["model"]
+    expected = ip.user_ns["model"].predict(ip.user_ns["x"], verbose=0)
+    assert np.array_equal(rebuilt.predict(ip.user_ns["x"], verbose=0), expected)
+
+
+def test_a_foreign_module_in_an_architecture_is_refused():
+    from nbversion.adapters.keras import KerasAdapter
+
+    evil = {"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "os", "class_name": "system", "config": {}}]}}
+    with pytest.raises(nbversion.NbversionError, match="outside Keras: os"):
+        KerasAdapter().rebuild(evil)

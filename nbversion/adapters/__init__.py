@@ -56,6 +56,12 @@ class Adapter:
         """Installed versions of the framework packages that matter."""
         return {}
 
+    def rebuild(self, architecture: Any) -> Any:
+        """A new, untrained model built from a version's recorded architecture (without the code)."""
+        raise NbversionError(
+            f"A {self.name} model cannot be rebuilt from its version alone: build it in code, then check the version out into it."
+        )
+
     def read_optimizer(self, obj: Any, optimizer: Any = None) -> Dict[str, np.ndarray]:
         raise NbversionError(f"The {self.name} adapter cannot save optimizer state.")
 
@@ -72,6 +78,14 @@ def adapters() -> List[Adapter]:
         module, _, cls = target.partition(":")
         found.append(getattr(importlib.import_module(module), cls)())
     return found
+
+
+def adapter_named(name: str) -> Adapter:
+    """The adapter registered as ``name`` (a version's ``framework``)."""
+    for adapter in adapters():
+        if adapter.name == name:
+            return adapter
+    raise NbversionError(f"No adapter for framework {name!r} is installed.")
 
 
 def adapter_for(obj: Any) -> Optional[Adapter]:

@@ -7,12 +7,29 @@ is ``model.get_config()`` (JSON data, never code). Optimizer state is the optimi
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
+from ..errors import NbversionError
 from . import Adapter
+
+
+def _modules(value: Any) -> List[str]:
+    """Every "module" named anywhere in a serialized Keras config."""
+    found: List[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("module"), str):
+                found.append(item["module"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _is_keras_model(obj: Any) -> bool:
@@ -59,13 +76,29 @@ class KerasAdapter(Adapter):
             variables[name].assign(value)
 
     def architecture(self, model: Any) -> Any:
-        import json
-
+        """Keras's own serialized form of the model (class names and configs: data, not code)."""
         try:
-            config = model.get_config()
-            return json.loads(json.dumps({"class_name": type(model).__name__, "config": config}, default=str))
-        except Exception:  # subclassed models without get_config
-            return {"class_name": type(model).__name__}
+            import keras
+
+            serialized = keras.saving.serialize_keras_object(model)
+        except Exception:  # tf.keras 2, or a subclassed model without get_config
+            try:
+                serialized = {"class_name": type(model).__name__, "config": model.get_config()}
+            except Exception:
+                serialized = {"class_name": type(model).__name__}
+        return json.loads(json.dumps(serialized, default=str))
+
+    def rebuild(self, architecture: Any) -> Any:
+        """A new model built from a recorded architecture, with Keras's safe mode on and only
+        Keras's own classes allowed (a stranger's config cannot import other modules)."""
+        import keras
+
+        if not isinstance(architecture, dict) or "config" not in architecture or "module" not in architecture:
+            raise NbversionError("This version's architecture was not recorded in a form Keras can rebuild.")
+        foreign = sorted({m for m in _modules(architecture) if m != "keras" and not m.startswith("keras.")})
+        if foreign:
+            raise NbversionError(f"Refusing to rebuild: the architecture names modules outside Keras: {', '.join(foreign)}.")
+        return keras.saving.deserialize_keras_object(architecture, safe_mode=True)
 
     def versions(self) -> Dict[str, str]:
         out: Dict[str, str] = {}
@@ -78,8 +111,6 @@ class KerasAdapter(Adapter):
     def _optimizer_variables(self, model: Any, optimizer: Any = None) -> Dict[str, Any]:
         optimizer = optimizer or getattr(model, "optimizer", None)
         if optimizer is None:
-            from . import NbversionError
-
             raise NbversionError("The model has no optimizer (compile it first) to save with --with-optimizer.")
         named: Dict[str, Any] = {}
         for variable in optimizer.variables:
