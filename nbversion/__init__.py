@@ -16,6 +16,15 @@ from .version import Version  # noqa: E402
 __all__ = ["CID", "NbversionError", "Repo", "Version", "__version__", "load_ipython_extension"]
 
 
+def _jupyter_server_extension_points():  # type: ignore[no-untyped-def]
+    """The Jupyter server extension (read-only history routes for the panel)."""
+    return [{"module": "nbversion.routes"}]
+
+
+def _jupyter_labextension_paths():  # type: ignore[no-untyped-def]
+    return [{"src": "labextension", "dest": "nbversion"}]
+
+
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
     """``%load_ext nbversion`` (IPython is imported only here, never by the core)."""
     from .magics import load_ipython_extension as load

@@ -17,9 +17,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from .cid import CID
 from .errors import NbversionError
-from .repo import FsckReport, Repo, TensorDiff
+from .repo import FsckReport, Repo
+from .serialize import diff_json, version_detail_json, version_json
 from .unixfs import build_file
-from .version import Version
 
 
 @contextlib.contextmanager
@@ -32,25 +32,6 @@ def progress_bar(desc: str, total: Optional[int] = None) -> Iterator[Optional[Ca
 
     with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False) as bar:
         yield bar.update
-
-
-def _version_json(v: Version) -> Dict[str, Any]:
-    return {
-        "cid": str(v.cid),
-        "model": v.model,
-        "seq": v.seq,
-        "parents": [str(p) for p in v.parents],
-        "manifest": str(v.manifest),
-        "message": v.message,
-        "metrics": v.metrics,
-        "time": v.time,
-        "author": v.author,
-        "framework": v.framework,
-        "software": v.software,
-        "architecture": v.architecture,
-        "context": v.context,
-        "tags": list(v.tags),
-    }
 
 
 def _table(rows: List[List[str]], header: List[str]) -> str:
@@ -73,7 +54,7 @@ def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
         versions = repo.history(args.model) if repo.models() else []
     versions = versions[: args.n] if args.n else versions
     if args.json:
-        return [_version_json(v) for v in versions]
+        return [version_json(v) for v in versions]
     if not versions:
         return "No versions yet. Commit one with Repo().commit(...) or %commit_weights in a notebook."
     metric_names = sorted({m for v in versions for m in v.metrics})
@@ -89,12 +70,7 @@ def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
     version = repo.show(args.ref, args.model)
     manifest = repo.manifest(version)
     if args.json:
-        out = _version_json(version)
-        out["tensors"] = [
-            {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "size": t.size, "cid": str(t.data)}
-            for t in manifest.tensors
-        ]
-        return out
+        return version_detail_json(version, manifest)
     lines = [
         f"version   {version.model} {version.label}  {version.cid}",
         f"parents   {', '.join(str(p) for p in version.parents) or '(none: first version)'}",
@@ -115,21 +91,10 @@ def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
     return "\n".join(lines) + "\n\n" + _table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
 
 
-def _diff_json(d: TensorDiff) -> Dict[str, Any]:
-    return {
-        "name": d.name,
-        "status": d.status,
-        "shape_a": list(d.shape_a) if d.shape_a is not None else None,
-        "shape_b": list(d.shape_b) if d.shape_b is not None else None,
-        "l2": d.l2,
-        "max_abs": d.max_abs,
-    }
-
-
 def cmd_diff(repo: Repo, args: argparse.Namespace) -> Any:
     diffs = repo.diff(args.a, args.b, args.model)
     if args.json:
-        return [_diff_json(d) for d in diffs]
+        return [diff_json(d) for d in diffs]
     rows = [
         [d.name, d.status, "" if d.l2 is None else f"{d.l2:.6g}", "" if d.max_abs is None else f"{d.max_abs:.6g}"]
         for d in diffs
@@ -162,7 +127,7 @@ def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
     with progress_bar("import", os.path.getsize(args.file)) as progress:
         versions = repo.import_car(args.file, progress=progress)
     if args.json:
-        return [_version_json(v) for v in versions]
+        return [version_json(v) for v in versions]
     if not versions:
         return "Nothing new: every version in that file was already here."
     return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)

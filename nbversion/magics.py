@@ -20,13 +20,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Unicode
+from traitlets import Unicode, observe
 
 from .adapters import adapter_for, adapters
 from .cid import CID
 from .errors import NbversionError
-from .live import HistoryTable, checkout_model, commit_model, live_matches, metrics_from
-from .repo import Repo, find_repo_dir
+from .live import HistoryTable, live_matches, metrics_from
+from .repo import Repo
+from .session import KernelSession
 
 
 def _parse(magic: Callable[..., Any], line: str) -> Any:
@@ -60,22 +61,32 @@ class NbversionMagics(Magics):
         None, allow_none=True, config=True, help="Repository directory (default: nearest .nbversion/ from the working directory)."
     )
 
-    def __init__(self, shell: Any = None, builtin_history: Optional[Callable[[str], Any]] = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        shell: Any = None,
+        builtin_history: Optional[Callable[[str], Any]] = None,
+        session: Optional[KernelSession] = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(shell, **kwargs)
         self._builtin_history = builtin_history
-        self.current: Dict[str, CID] = {}  # model name -> the version the live model is at
-        self._repo: Optional[Repo] = None
+        self.session = session or KernelSession(shell.user_ns if shell is not None else {})
+        self.session.repo_dir = self.repo_dir
+
+    @observe("repo_dir")
+    def _repo_dir_changed(self, change: Dict[str, Any]) -> None:
+        self.session.repo_dir = change["new"]
 
     # -- helpers -------------------------------------------------------------------------------
 
     @property
     def repo(self) -> Repo:
-        path = self.repo_dir or find_repo_dir(os.getcwd())
-        if self._repo is None or self._repo.path != os.path.abspath(path):
-            if self._repo is not None:
-                self._repo.close()
-            self._repo = Repo(path)
-        return self._repo
+        return self.session.repo
+
+    @property
+    def current(self) -> Dict[str, CID]:
+        """Model name -> the version the live model is at."""
+        return self.session.current
 
     def _models_in_namespace(self) -> Dict[str, Any]:
         found = {}
@@ -154,12 +165,11 @@ class NbversionMagics(Magics):
                 raise UsageError(f"--with-optimizer: no variable {optimizer!r}.")
             optimizer = self.shell.user_ns[optimizer]
         report = self._run(
-            lambda: commit_model(
-                self.repo, model, name, args.message, metrics, parent=self.current.get(name), branch=args.branch,
-                tag=args.tag, context=self._context(), optimizer=optimizer,
+            lambda: self.session.commit(
+                name, model, args.message, metrics, branch=args.branch, tag=args.tag, context=self._context(),
+                optimizer=optimizer,
             )  # fmt: skip
         )
-        self.current[name] = report.version.cid
         display(report)
 
     # -- %checkout -----------------------------------------------------------------------------
@@ -176,8 +186,7 @@ class NbversionMagics(Magics):
         optimizer: Any = args.with_optimizer
         if isinstance(optimizer, str):
             optimizer = self.shell.user_ns.get(optimizer) or optimizer
-        report = self._run(lambda: checkout_model(self.repo, args.ref, model, name, optimizer=optimizer))
-        self.current[name] = report.version.cid
+        report = self._run(lambda: self.session.checkout(args.ref, name, model, optimizer=optimizer))
         print(report)
 
     # -- %history / %nbv_history ---------------------------------------------------------------
@@ -324,9 +333,16 @@ class NbversionMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbversion``: register the magics (keeping the built-in %history reachable)."""
+    """``%load_ext nbversion``: register the magics (keeping the built-in %history reachable)
+    and, in a Jupyter kernel, open the comm the JupyterLab panel listens on."""
     builtin = ipython.find_line_magic("history")
     if getattr(builtin, "__self__", None).__class__.__name__ == "NbversionMagics":
         builtin = builtin.__self__._builtin_history  # loaded twice: keep the real built-in
-    ipython.register_magics(NbversionMagics(ipython, builtin_history=builtin))
+    session = KernelSession(ipython.user_ns)
+    magics = NbversionMagics(ipython, builtin_history=builtin, session=session)
+    ipython.register_magics(magics)
+    if getattr(ipython, "kernel", None) is not None:
+        from .bridge import Bridge
+
+        Bridge(session).open()
 

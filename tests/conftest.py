@@ -13,6 +13,8 @@ import pytest
 
 import nbversion
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]  # jp_fetch & co. for the server extension tests
+
 HERE = Path(__file__).parent
 JS = HERE / "js"
 

@@ -1,0 +1,108 @@
+"""The panel bridge: protocol v1 over a Jupyter comm, in plain Python and in a real kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from nbversion.bridge import Bridge
+from nbversion.session import KernelSession
+
+
+@pytest.fixture
+def bridge(tmp_path):
+    namespace = {"w": {"a": np.arange(3.0)}}
+    session = KernelSession(namespace, repo_dir=str(tmp_path / ".nbversion"))
+    return Bridge(session), session, namespace
+
+
+def ask(bridge: Bridge, **request):
+    return bridge.handle({"protocol": 1, "id": 7, **request})
+
+
+def test_every_request_gets_a_reply_with_its_id(bridge):
+    b, session, ns = bridge
+    session.commit("w", ns["w"], "one")
+    ns["w"]["a"] += 1
+    session.commit("w", ns["w"], "two")
+    listing = ask(b, op="list")
+    assert listing["ok"] and listing["id"] == 7
+    assert [v["message"] for v in listing["result"]["versions"]] == ["two", "one"]
+    assert listing["result"]["current"] == {"w": listing["result"]["versions"][0]["cid"]}
+    reply = ask(b, op="checkout", ref="v1", model="w")
+    assert reply["ok"] and reply["result"]["label"] == "v1" and reply["result"]["replaced"] == 1
+    assert np.array_equal(ns["w"]["a"], np.arange(3.0))
+    diff = ask(b, op="diff", a="v1", b="v2", model="w")
+    assert diff["result"] == [{"name": "a", "status": "changed", "shape_a": [3], "shape_b": [3], "l2": pytest.approx(3 ** 0.5), "max_abs": 1.0}]
+    assert ask(b, op="tag", name="best", ref="v2", model="w")["result"]["name"] == "best"
+
+
+@pytest.mark.parametrize(
+    "request_, error",
+    [
+        ({"op": "checkout", "ref": "nope", "model": "w"}, "Unknown ref 'nope'"),
+        ({"op": "checkout", "ref": "v1", "model": "missing"}, "No variable 'missing' in the kernel"),
+        ({"op": "fly"}, "Unknown request 'fly'"),
+        ({"op": "checkout", "model": "w"}, "needs a 'ref'"),
+    ],
+)
+def test_errors_are_structured_replies_not_silence(bridge, request_, error):
+    b, session, ns = bridge
+    session.commit("w", ns["w"], "one")
+    reply = ask(b, **request_)
+    assert reply["ok"] is False and reply["id"] == 7
+    assert error in reply["error"]["message"] and reply["error"]["type"]
+
+
+def test_a_wrong_protocol_version_is_refused(bridge):
+    reply = bridge[0].handle({"protocol": 99, "id": 1, "op": "list"})
+    assert reply["ok"] is False and "protocol" in reply["error"]["message"]
+
+
+def test_checkout_refused_by_the_core_leaves_the_model_untouched(bridge):
+    b, session, ns = bridge
+    session.commit("w", ns["w"], "one")
+    ns["w"] = {"a": np.arange(4.0)}  # a different architecture under the same name
+    reply = ask(b, op="checkout", ref="v1", model="w")
+    assert reply["ok"] is False and "does not fit" in reply["error"]["message"]
+    assert np.array_equal(ns["w"]["a"], np.arange(4.0))
+
+
+def _comm_messages(kc, timeout=30):
+    out = []
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=timeout)
+        except Exception:
+            return out
+        if msg["msg_type"].startswith("comm_"):
+            out.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and msg["parent_header"].get("msg_type") == "execute_request":
+            return out
+
+
+def test_real_kernel_opens_the_comm_answers_and_announces_commits(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBVERSION_DIR", str(tmp_path / ".nbversion"))
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.execute("%load_ext nbversion\nimport numpy as np\nw = {'a': np.zeros(2)}")
+        opened = [m for m in _comm_messages(kc) if m["msg_type"] == "comm_open"]
+        assert len(opened) == 1 and opened[0]["content"]["target_name"] == "nbversion"
+        assert opened[0]["content"]["data"] == {"protocol": 1, "event": "hello", "current": {}}
+        comm_id = opened[0]["content"]["comm_id"]
+        kc.execute("%commit_weights w -m one")
+        events = [m["content"]["data"] for m in _comm_messages(kc) if m["msg_type"] == "comm_msg"]
+        assert events and events[0]["event"] == "changed" and events[0]["model"] == "w"
+        msg = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"protocol": 1, "id": 1, "op": "list"}})
+        kc.shell_channel.send(msg)
+        replies = []
+        for _ in range(50):
+            m = kc.get_iopub_msg(timeout=10)
+            if m["msg_type"] == "comm_msg" and m["content"]["data"].get("id") == 1:
+                replies.append(m["content"]["data"])
+                break
+        assert replies and replies[0]["ok"] and replies[0]["result"]["versions"][0]["message"] == "one"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

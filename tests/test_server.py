@@ -1,0 +1,68 @@
+"""The Jupyter server extension's REST routes, through a real Jupyter server (pytest-jupyter)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tornado.httpclient import HTTPClientError
+
+import nbversion
+
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"nbversion": True}}}
+
+
+@pytest.fixture
+def project(jp_root_dir, monkeypatch):
+    monkeypatch.delenv("NBVERSION_DIR", raising=False)
+    (jp_root_dir / "work" / "deep").mkdir(parents=True)
+    repo = nbversion.Repo(jp_root_dir / "work" / ".nbversion")
+    v1 = repo.commit({"w": np.zeros(3)}, model="clf", message="<img src=x onerror=alert(1)>", metrics={"acc": 0.5})
+    v2 = repo.commit({"w": np.ones(3)}, model="clf", message="two")
+    repo.tag("best", "v1")
+    repo.close()
+    return v1, v2
+
+
+async def test_history_of_the_notebooks_repository(jp_fetch, project):
+    v1, v2 = project
+    reply = await jp_fetch("nbversion", "history", params={"path": "work/deep/train.ipynb"})
+    data = json.loads(reply.body)
+    assert data["protocol"] == 1
+    assert [v["cid"] for v in data["versions"]] == [str(v2.cid), str(v1.cid)]
+    assert data["versions"][1]["message"] == "<img src=x onerror=alert(1)>"  # data, to be shown as text
+    assert data["models"]["clf"] == {"head": str(v2.cid), "branch": "main", "branches": {"main": str(v2.cid)}}
+    assert data["tags"] == {"best": str(v1.cid)}
+
+
+async def test_a_folder_without_a_repository_has_an_empty_history(jp_fetch, project, jp_root_dir):
+    (jp_root_dir / "elsewhere").mkdir()
+    data = json.loads((await jp_fetch("nbversion", "history", params={"path": "elsewhere/a.ipynb"})).body)
+    assert data["versions"] == [] and data["models"] == {}
+
+
+async def test_version_details_and_errors(jp_fetch, project):
+    v1, _ = project
+    detail = json.loads((await jp_fetch("nbversion", "version", params={"path": "work/a.ipynb", "cid": str(v1.cid)})).body)
+    assert detail["tensors"] == [{"name": "w", "dtype": "float64", "shape": [3], "size": 24, "cid": detail["tensors"][0]["cid"]}]
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nbversion", "version", params={"path": "work/a.ipynb", "cid": "part4"})
+    assert err.value.code == 404
+    assert json.loads(err.value.response.body)["error"]["message"].startswith("Unknown ref 'part4'")
+
+
+async def test_paths_outside_the_root_are_refused(jp_fetch, project):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nbversion", "history", params={"path": "../../etc/passwd"})
+    assert err.value.code == 400
+
+
+async def test_requests_without_the_token_are_refused(jp_fetch, project, jp_base_url, http_server_client):
+    with pytest.raises(HTTPClientError) as err:
+        await http_server_client.fetch(f"{jp_base_url}nbversion/history?path=work/a.ipynb", headers={})
+    assert err.value.code in (401, 403)
