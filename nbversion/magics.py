@@ -213,6 +213,7 @@ class NbversionMagics(Magics):
     @argument("-n", type=int, default=None, help="show at most N versions")
     @argument("-o", dest="output", metavar="VAR", help="store the table as a pandas DataFrame in VAR")
     @argument("--csv", metavar="PATH", help="write the table to a CSV file")
+    @argument("--widget", action="store_true", help="an interactive tree (ipywidgets) with load and compare")
     @line_magic
     def nbv_history(self, line: str = "") -> None:
         """The lineage of a model's versions, newest first, with one column per metric."""
@@ -223,6 +224,11 @@ class NbversionMagics(Magics):
             if len(tracked) != 1:
                 raise UsageError(f"Which model? Candidates: {', '.join(tracked) or 'none yet'}.")
             name = tracked[0]
+        if args.widget:
+            from .widgets import VersionTree
+
+            display(self._run(lambda: VersionTree(self.session, name)))
+            return
         current = self.current.get(name)
         if args.all:
             versions = self._run(lambda: self.repo.log(name))

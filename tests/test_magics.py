@@ -259,3 +259,28 @@ def test_a_foreign_module_in_an_architecture_is_refused():
     evil = {"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "os", "class_name": "system", "config": {}}]}}
     with pytest.raises(nbversion.NbversionError, match="outside Keras: os"):
         KerasAdapter().rebuild(evil)
+
+
+def test_history_widget_loads_and_compares_inline(ip, tmp_path):
+    run(ip, "import numpy as np\nw = {'a': np.zeros(3)}")
+    run(ip, "%commit_weights w -m '<b>first</b>'")
+    run(ip, "w['a'] += 2")
+    run(ip, "%commit_weights w -m second")
+    from nbversion.widgets import VersionTree
+
+    magics = ip.magics_manager.registry["NbversionMagics"]
+    tree = VersionTree(magics.session, "w")
+    assert [label for label, _ in tree.list.options][0].startswith("● v2")
+    tree.select("v1")
+    assert "&lt;b&gt;first&lt;/b&gt;" in tree.details.value and "<b>first</b>" not in tree.details.value
+    tree.compare()
+    assert "changed" in tree.status.value
+    tree.load()
+    assert np.array_equal(ip.user_ns["w"]["a"], np.zeros(3))
+    assert [label for label, _ in tree.list.options][1].startswith("● v1")  # refreshed on the change
+    run(ip, "w2 = {'a': np.zeros(5)}")
+    bad = VersionTree(magics.session, "w")
+    magics.session.namespace["w"] = {"a": np.zeros(5)}
+    bad.select("v2")
+    bad.load()
+    assert "does not fit" in bad.status.value

@@ -1,0 +1,117 @@
+"""The version tree inline, as ipywidgets, for front ends without the JupyterLab panel
+(Notebook 7, VS Code, Colab): ``%history model --widget``.
+
+A list of the model's versions (every branch, newest first, the current one marked), the chosen
+version's details, and **Load into model** / **Compare with current** buttons that do what
+``%checkout`` and ``%nbversion diff`` do. Everything from a version is shown as text or escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import List, Optional
+
+import ipywidgets as widgets
+
+from .cid import CID
+from .errors import NbversionError
+from .session import KernelSession
+from .version import Version
+
+
+def _row_text(v: Version, current: Optional[CID], metric: Optional[str]) -> str:
+    mark = "●" if v.cid == current else "○"
+    tags = f" [{', '.join(v.tags)}]" if v.tags else ""
+    value = f"  {metric}={v.metrics[metric]:.4g}" if metric and metric in v.metrics else ""
+    return f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}"
+
+
+class VersionTree(widgets.VBox):
+    """A model's versions with load and compare actions, over a kernel session."""
+
+    def __init__(self, session: KernelSession, model: str, metric: Optional[str] = None) -> None:
+        self.session = session
+        self.model = model
+        self.metric = metric
+        self.versions: List[Version] = []
+        self.list = widgets.Select(rows=10, layout=widgets.Layout(width="100%"))
+        self.details = widgets.HTML()
+        self.status = widgets.HTML()
+        self.load_button = widgets.Button(description="Load into model", icon="download")
+        self.compare_button = widgets.Button(description="Compare with current", icon="exchange")
+        self.load_button.on_click(lambda _: self.load())
+        self.compare_button.on_click(lambda _: self.compare())
+        self.list.observe(lambda change: self._show(), names="value")
+        super().__init__([self.list, widgets.HBox([self.load_button, self.compare_button]), self.status, self.details])
+        session.on_change(lambda model_name, cid: self.refresh() if model_name == self.model else None)
+        self.refresh()
+
+    @property
+    def current(self) -> Optional[CID]:
+        return self.session.current.get(self.model) or self.session.repo.head(self.model)[1]
+
+    def refresh(self) -> None:
+        """Re-read the versions (after a commit or checkout)."""
+        selected = self.list.value
+        self.versions = self.session.repo.log(self.model)
+        current = self.current
+        metric = self.metric or next((m for v in self.versions for m in v.metrics), None)
+        self.list.options = [(_row_text(v, current, metric), str(v.cid)) for v in self.versions]
+        values = [str(v.cid) for v in self.versions]
+        self.list.value = selected if selected in values else (str(current) if current and str(current) in values else (values[0] if values else None))
+        self._show()
+
+    def select(self, ref: str) -> None:
+        self.list.value = str(self.session.repo.resolve(ref, self.model))
+
+    def _selected(self) -> Optional[Version]:
+        return next((v for v in self.versions if str(v.cid) == self.list.value), None)
+
+    def _show(self) -> None:
+        v = self._selected()
+        if v is None:
+            self.details.value = "<p>No versions yet.</p>"
+            return
+        e = html.escape
+        metrics = ", ".join(f"{e(k)}={value:.6g}" for k, value in v.metrics.items()) or "none"
+        cell = v.context.get("cell", {}) if isinstance(v.context, dict) else {}
+        source = f"<pre>{e(str(cell.get('source', '')))}</pre>" if cell.get("source") else ""
+        self.details.value = (
+            f"<b>{e(v.model)} {e(v.label)}</b> <code>{e(str(v.cid))}</code><br>"
+            f"{e(v.time)} by {e(v.author)}<br>message: {e(v.message)}<br>metrics: {metrics}<br>"
+            f"tags: {e(', '.join(v.tags)) or 'none'}{source}"
+        )
+
+    def _error(self, exc: Exception) -> None:
+        self.status.value = f"<span style='color:#c00'>{html.escape(str(exc))}</span>"
+
+    def load(self) -> None:
+        """Load the selected version into the live model (as %checkout)."""
+        v = self._selected()
+        if v is None:
+            return
+        try:
+            report = self.session.checkout(str(v.cid), self.model)
+        except NbversionError as exc:
+            self._error(exc)
+            return
+        self.status.value = html.escape(repr(report))
+
+    def compare(self) -> None:
+        """Diff the selected version against the model's current one."""
+        v, current = self._selected(), self.current
+        if v is None or current is None:
+            return
+        try:
+            diffs = self.session.repo.diff(current, v.cid, self.model)
+        except NbversionError as exc:
+            self._error(exc)
+            return
+        rows = "".join(
+            f"<tr><td>{html.escape(d.name)}</td><td>{d.status}</td><td>{'' if d.l2 is None else f'{d.l2:.6g}'}</td>"
+            f"<td>{'' if d.max_abs is None else f'{d.max_abs:.6g}'}</td></tr>"
+            for d in diffs
+        )
+        self.status.value = (
+            "<table><tr><th>tensor</th><th>status</th><th>l2 of change</th><th>max abs change</th></tr>" + rows + "</table>"
+        )
