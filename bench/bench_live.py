@@ -22,20 +22,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from bench_core import race  # (bench/ is on sys.path when run as a script)
 
 MiB = 1 << 20
-
-
-def race(repeat: int, contenders: dict) -> dict:
-    best = {name: float("inf") for name in contenders}
-    for _ in range(repeat):
-        for name, (func, setup) in contenders.items():
-            if setup is not None:
-                setup()
-            start = time.perf_counter()
-            func()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def line(name: str, ours: float, base: float) -> bool:
@@ -53,41 +42,55 @@ def shell(workdir: Path):
     return ip
 
 
+def bench_model(ip, name: str, perturb, save, load, change_one, layer_bytes: int, repeat: int) -> list:
+    """Commit and checkout of the live model ``name`` against the framework's own save and load."""
+    t = race(repeat, {
+        "commit": (lambda: ip.run_line_magic("commit_weights", f"{name} -m bench"), perturb),
+        "save": (save, perturb),
+    })  # fmt: skip
+    results = [line(f"%commit_weights vs {save.__doc__}", t["commit"], t["save"])]
+    ip.run_line_magic("commit_weights", f"{name} -m a")
+    perturb()
+    ip.run_line_magic("commit_weights", f"{name} -m b")
+    versions = ip.magics_manager.registry["NbversionMagics"].repo.log(name)
+    a, b = versions[1].cid, versions[0].cid
+    flip = iter(range(10**6))
+    t = race(repeat, {  # alternate between two versions so every checkout changes every tensor
+        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} {name}"), None),
+        "load": (load, perturb),
+    })  # fmt: skip
+    results.append(line(f"%checkout vs {load.__doc__}", t["checkout"], t["load"]))
+    return results + dedup_checks(ip, name, change_one, layer_bytes)
+
+
 def bench_keras(ip, workdir: Path, repeat: int) -> list:
     import keras
 
     keras.utils.set_random_seed(0)
-    layers = [keras.Input((2048,))] + [keras.layers.Dense(2048) for _ in range(6)]
-    model = keras.Sequential(layers)
+    model = keras.Sequential([keras.Input((2048,))] + [keras.layers.Dense(2048) for _ in range(6)])
     ip.user_ns["model"] = model
     size = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
     print(f"\nKeras {keras.__version__}: Sequential of six Dense(2048), {size / MiB:.0f} MiB of weights")
     rng = np.random.default_rng(0)
+    h5 = workdir / "w.weights.h5"
 
     def perturb():
         for v in model.weights:
             v.assign(rng.standard_normal(v.shape).astype("float32"))
 
-    h5 = workdir / "w.weights.h5"
-    t = race(repeat, {
-        "commit": (lambda: ip.run_line_magic("commit_weights", "model -m bench"), perturb),
-        "save": (lambda: model.save_weights(h5), perturb),
-    })  # fmt: skip
-    results = [line("%commit_weights vs model.save_weights (h5)", t["commit"], t["save"])]
-    ip.run_line_magic("commit_weights", "model -m a")
-    ip.run_line_magic("commit_weights", "model -m a")  # (dedup: same)
-    perturb()
-    ip.run_line_magic("commit_weights", "model -m b")
-    versions = ip.magics_manager.registry["NbversionMagics"].repo.log("model")
-    a, b = versions[1].cid, versions[0].cid
-    flip = iter(range(10**6))
-    t = race(repeat, {
-        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} model"), None),
-        "load": (lambda: model.load_weights(h5), perturb),
-    })  # fmt: skip
-    results.append(line("%checkout vs model.load_weights (h5)", t["checkout"], t["load"]))
-    return results + dedup_checks(ip, model, "model", lambda: model.layers[2].kernel.assign(
-        rng.standard_normal(model.layers[2].kernel.shape).astype("float32")), 2048 * 2048 * 4)
+    def save():
+        """model.save_weights (h5)"""
+        model.save_weights(h5)
+
+    def load():
+        """model.load_weights (h5)"""
+        model.load_weights(h5)
+
+    def change_one():
+        kernel = model.layers[2].kernel
+        kernel.assign(rng.standard_normal(kernel.shape).astype("float32"))
+
+    return bench_model(ip, "model", perturb, save, load, change_one, 2048 * 2048 * 4, repeat)
 
 
 def bench_torch(ip, workdir: Path, repeat: int) -> list:
@@ -98,45 +101,29 @@ def bench_torch(ip, workdir: Path, repeat: int) -> list:
     ip.user_ns["net"] = net
     size = sum(p.numel() * 4 for p in net.parameters())
     print(f"\nPyTorch {torch.__version__}: Sequential of six Linear(2048, 2048), {size / MiB:.0f} MiB of weights")
+    path = workdir / "net.pt"
 
     def perturb():
         with torch.no_grad():
             for p in net.parameters():
                 p.normal_()
 
-    path = workdir / "net.pt"
-
     def save():
+        """torch.save(state_dict)"""
         torch.save(net.state_dict(), path)
 
     def load():
+        """load_state_dict(torch.load(...))"""
         net.load_state_dict(torch.load(path, weights_only=True))
-
-    t = race(repeat, {
-        "commit": (lambda: ip.run_line_magic("commit_weights", "net -m bench"), perturb),
-        "save": (save, perturb),
-    })  # fmt: skip
-    results = [line("%commit_weights vs torch.save(state_dict)", t["commit"], t["save"])]
-    ip.run_line_magic("commit_weights", "net -m a")
-    perturb()
-    ip.run_line_magic("commit_weights", "net -m b")
-    versions = ip.magics_manager.registry["NbversionMagics"].repo.log("net")
-    a, b = versions[1].cid, versions[0].cid
-    flip = iter(range(10**6))
-    t = race(repeat, {
-        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} net"), None),
-        "load": (load, perturb),
-    })  # fmt: skip
-    results.append(line("%checkout vs load_state_dict(torch.load(...))", t["checkout"], t["load"]))
 
     def change_one():
         with torch.no_grad():
             net[2].weight.normal_()
 
-    return results + dedup_checks(ip, net, "net", change_one, 2048 * 2048 * 4)
+    return bench_model(ip, "net", perturb, save, load, change_one, 2048 * 2048 * 4, repeat)
 
 
-def dedup_checks(ip, obj, name: str, change_one, layer_bytes: int) -> list:
+def dedup_checks(ip, name: str, change_one, layer_bytes: int) -> list:
     repo = ip.magics_manager.registry["NbversionMagics"].repo
     ip.run_line_magic("commit_weights", f"{name} -m same")
     ip.run_line_magic("commit_weights", f"{name} -m 'unchanged again'")

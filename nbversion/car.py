@@ -11,25 +11,13 @@ from __future__ import annotations
 from typing import BinaryIO, Iterable, Iterator, List, Tuple
 
 from . import ipld
-from .cid import CID
+from .cid import CID, varint
 from .errors import CarError, FormatError, InvalidCIDError
 
 MAX_SECTION = 8 << 20  # IPFS blocks are at most 2 MiB in practice; anything larger is hostile
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(stream: BinaryIO) -> int | None:
+def _readvarint(stream: BinaryIO) -> int | None:
     """A varint from ``stream``, or None at a clean end of file."""
     result = shift = 0
     first = True
@@ -51,10 +39,10 @@ def _read_varint(stream: BinaryIO) -> int | None:
 def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, bytes]]) -> int:
     """Write a CAR v1 with ``roots`` and ``blocks`` to ``stream``; returns the bytes written."""
     header = ipld.encode({"roots": list(roots), "version": 1})
-    written = stream.write(_varint(len(header)) + header)
+    written = stream.write(varint(len(header)) + header)
     for cid, block in blocks:
         raw = bytes(cid)
-        written += stream.write(_varint(len(raw) + len(block)) + raw)
+        written += stream.write(varint(len(raw) + len(block)) + raw)
         written += stream.write(block)
     return written
 
@@ -95,7 +83,7 @@ def _split_cid(section: bytes) -> Tuple[CID, bytes]:
 
 def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
     """The roots of the CAR on ``stream`` and an iterator over its verified blocks."""
-    length = _read_varint(stream)
+    length = _readvarint(stream)
     if length is None:
         raise CarError("The file is empty, not a CAR.")
     if length > MAX_SECTION:
@@ -113,7 +101,7 @@ def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
 
     def blocks() -> Iterator[Tuple[CID, bytes]]:
         while True:
-            size = _read_varint(stream)
+            size = _readvarint(stream)
             if size is None:
                 return
             if size > MAX_SECTION:

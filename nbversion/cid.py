@@ -23,7 +23,8 @@ CODEC_NAMES = {RAW: "raw", DAG_PB: "dag-pb", DAG_CBOR: "dag-cbor"}
 _SHA256_PREFIX = bytes([SHA2_256, 32])
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """The unsigned LEB128 varint of ``n`` (multiformats, protobuf and CAR all use it)."""
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -47,7 +48,7 @@ class CID:
             raise InvalidCIDError("A sha2-256 CID needs a 32-byte digest.")
         self.codec = codec
         self.digest = bytes(digest)
-        self._bytes = b"\x01" + _varint(codec) + _SHA256_PREFIX + self.digest
+        self._bytes = b"\x01" + varint(codec) + _SHA256_PREFIX + self.digest
 
     @classmethod
     def hash(cls, codec: int, data: Union[bytes, bytearray, memoryview]) -> "CID":

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .cid import CID, DAG_PB, RAW
+from .cid import CID, DAG_PB, RAW, varint
 from .errors import FormatError
 
 CHUNK_SIZE = 262_144
@@ -53,19 +53,7 @@ class FileLink:
 # -- protobuf, the few wire forms dag-pb and UnixFS use ------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> Tuple[int, int]:
+def _readvarint(buf: bytes, pos: int) -> Tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(buf) or shift > 63:
@@ -82,13 +70,13 @@ def _fields(buf: bytes) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
     """Yield (field number, wire type, value) for varint (0) and length-delimited (2) fields."""
     pos = 0
     while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
+        key, pos = _readvarint(buf, pos)
         field, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _read_varint(buf, pos)
+            value, pos = _readvarint(buf, pos)
             yield field, wire, value
         elif wire == 2:
-            length, pos = _read_varint(buf, pos)
+            length, pos = _readvarint(buf, pos)
             if pos + length > len(buf):
                 raise FormatError("Truncated field in a dag-pb block.")
             yield field, wire, bytes(buf[pos : pos + length])
@@ -102,13 +90,13 @@ def encode_file_node(children: Sequence[FileLink]) -> bytes:
     out = bytearray()
     for child in children:
         cid = bytes(child.cid)
-        link = b"\x0a" + _varint(len(cid)) + cid + b"\x12\x00" + b"\x18" + _varint(child.tsize)
-        out += b"\x12" + _varint(len(link)) + link
-    data = bytearray(b"\x08" + _varint(_UNIXFS_FILE))
-    data += b"\x18" + _varint(sum(c.filesize for c in children))
+        link = b"\x0a" + varint(len(cid)) + cid + b"\x12\x00" + b"\x18" + varint(child.tsize)
+        out += b"\x12" + varint(len(link)) + link
+    data = bytearray(b"\x08" + varint(_UNIXFS_FILE))
+    data += b"\x18" + varint(sum(c.filesize for c in children))
     for child in children:
-        data += b"\x20" + _varint(child.filesize)
-    out += b"\x0a" + _varint(len(data)) + data
+        data += b"\x20" + varint(child.filesize)
+    out += b"\x0a" + varint(len(data)) + data
     return bytes(out)
 
 
