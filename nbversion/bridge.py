@@ -2,7 +2,9 @@
 
 The kernel opens a comm with target ``nbversion`` when the extension loads. Protocol version 1:
 
-* open data and events: ``{"protocol": 1, "event": "hello"|"changed", "model", "current"}``
+* open data: ``{"protocol": 1, "event": "hello", "current": {MODEL: CID}}``
+* events: ``{"protocol": 1, "event": "changed", "model": MODEL, "current": CID}`` after every
+  commit or checkout in this kernel
 * requests: ``{"protocol": 1, "id": N, "op": "list"|"checkout"|"diff"|"tag", ...}``
 * replies: ``{"protocol": 1, "id": N, "ok": true, "result": ...}`` or
   ``{"protocol": 1, "id": N, "ok": false, "error": {"type", "message"}}``
@@ -35,16 +37,16 @@ class Bridge:
         """Open the comm (the panel registers the target on each notebook's kernel)."""
         from comm import create_comm
 
-        self.comm = create_comm(target_name=TARGET, data=self._event("hello"))
+        self.comm = create_comm(target_name=TARGET, data=self._hello())
         self.comm.on_msg(self._on_msg)
 
-    def _event(self, event: str, **fields: Any) -> Dict[str, Any]:
+    def _hello(self) -> Dict[str, Any]:
         current = {name: str(cid) for name, cid in self.session.current.items()}
-        return {"protocol": PROTOCOL, "event": event, "current": current, **fields}
+        return {"protocol": PROTOCOL, "event": "hello", "current": current}
 
     def _announce(self, model: str, cid: CID) -> None:
         if self.comm is not None:
-            self.comm.send(self._event("changed", model=model, cid=str(cid)))
+            self.comm.send({"protocol": PROTOCOL, "event": "changed", "model": model, "current": str(cid)})
 
     def _on_msg(self, msg: Dict[str, Any]) -> None:
         self.comm.send(self.handle(msg["content"]["data"]))

@@ -14,6 +14,7 @@ those followed by ``~N`` (N first-parents back).
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import math
 import os
@@ -217,6 +218,12 @@ class Repo:
         return self._version_from_row(*rows[0], self._tags_by_cid())
 
     # -- refs ----------------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """A short value that changes whenever a version is added or a ref moves (cheap to compute)."""
+        state = [list(r) for r in self._rows("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM versions")]
+        state += [list(r) for r in self._rows("SELECT kind, name, target FROM refs ORDER BY kind, name")]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
     def models(self) -> List[str]:
         """Every model with versions in this repository."""

@@ -18,7 +18,7 @@ from jupyter_server.utils import url_path_join
 
 from .errors import InvalidCIDError, NbversionError, RefError
 from .repo import Repo, find_repo_dir
-from .serialize import history_json, version_detail_json
+from .serialize import PROTOCOL, history_json, version_detail_json
 
 NAMESPACE = "nbversion"
 
@@ -55,9 +55,12 @@ class HistoryHandler(NbversionHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         path = self.get_query_argument("path", "")
+        since = self.get_query_argument("since", None)
 
         def produce() -> Any:
             with self.repo_for(path) as repo:
+                if since is not None and repo.exists and since == repo.fingerprint():
+                    return {"protocol": PROTOCOL, "unchanged": True, "fingerprint": since}  # polling is cheap
                 return history_json(repo)
 
         self.answer(produce)

@@ -81,4 +81,5 @@ def history_json(repo: Optional[Repo]) -> Dict[str, Any]:
         "models": models,
         "tags": {name: str(cid) for name, cid in repo.tags().items()},
         "versions": versions,
+        "fingerprint": repo.fingerprint(),
     }

@@ -94,6 +94,7 @@ def test_real_kernel_opens_the_comm_answers_and_announces_commits(tmp_path, monk
         kc.execute("%commit_weights w -m one")
         events = [m["content"]["data"] for m in _comm_messages(kc) if m["msg_type"] == "comm_msg"]
         assert events and events[0]["event"] == "changed" and events[0]["model"] == "w"
+        assert events[0]["current"].startswith("bafyrei")
         msg = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"protocol": 1, "id": 1, "op": "list"}})
         kc.shell_channel.send(msg)
         replies = []

@@ -40,6 +40,18 @@ async def test_history_of_the_notebooks_repository(jp_fetch, project):
     assert data["tags"] == {"best": str(v1.cid)}
 
 
+async def test_polling_with_the_fingerprint_answers_unchanged_until_something_changes(jp_fetch, project, jp_root_dir):
+    first = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"})).body)
+    since = first["fingerprint"]
+    again = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb", "since": since})).body)
+    assert again == {"protocol": 1, "unchanged": True, "fingerprint": since}
+    repo = nbversion.Repo(jp_root_dir / "work" / ".nbversion")
+    repo.tag("newer", "v2")  # a ref moved: the fingerprint changes
+    repo.close()
+    changed = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb", "since": since})).body)
+    assert "unchanged" not in changed and changed["tags"]["newer"] and changed["fingerprint"] != since
+
+
 async def test_a_folder_without_a_repository_has_an_empty_history(jp_fetch, project, jp_root_dir):
     (jp_root_dir / "elsewhere").mkdir()
     data = json.loads((await jp_fetch("nbversion", "history", params={"path": "elsewhere/a.ipynb"})).body)

@@ -1,0 +1,314 @@
+/**
+ * Graph layout of a version DAG, as a git log --graph draws it: one row per version,
+ * newest first, each version in a lane (column), lines to its parents.
+ *
+ * Pure functions on plain data (no DOM, no JupyterLab), so they are unit-tested in Node.
+ * Same idea as jupyterlab-git's generateGraphData.ts: walk the versions children-first,
+ * keep one "expected CID" per lane, and emit per row the line segments of its top half
+ * (from the row above into the row) and its bottom half (from the row towards the next).
+ */
+
+/** The two fields the layout reads from a version. */
+export interface ILayoutNode {
+  cid: string;
+  parents: readonly string[];
+}
+
+/** A line inside one half of a row, from lane `from` (top) to lane `to` (bottom). */
+export interface ISegment {
+  from: number;
+  to: number;
+  /** A colour index, stable along one line of descent. */
+  color: number;
+}
+
+export interface IRow<T> {
+  node: T;
+  /** Position of the row in `rows`. */
+  index: number;
+  /** The lane (column) the node sits in. */
+  lane: number;
+  color: number;
+  /** Segments from the row's top edge to its middle. */
+  top: ISegment[];
+  /** Segments from the row's middle to its bottom edge. */
+  bottom: ISegment[];
+}
+
+export interface IGraphLayout<T> {
+  rows: IRow<T>[];
+  /** The number of lanes the widest row uses. */
+  width: number;
+}
+
+/**
+ * Order nodes children before parents, keeping the given order (newest first) wherever it
+ * allows. Nodes whose parents are missing from the list are fine; duplicates are dropped.
+ */
+export function topologicalOrder<T extends ILayoutNode>(
+  nodes: readonly T[]
+): T[] {
+  const index = new Map<string, number>();
+  const unique: T[] = [];
+  for (const node of nodes) {
+    if (!index.has(node.cid)) {
+      index.set(node.cid, unique.length);
+      unique.push(node);
+    }
+  }
+  // Fast path: already every child before its parents (the usual case).
+  let ordered = true;
+  for (let i = 0; i < unique.length && ordered; i++) {
+    for (const p of unique[i].parents) {
+      const j = index.get(p);
+      if (j !== undefined && j <= i) {
+        ordered = false;
+        break;
+      }
+    }
+  }
+  if (ordered) {
+    return unique;
+  }
+  // Kahn's algorithm; among the nodes that are ready, the earliest in the input goes first.
+  const children = new Array<number>(unique.length).fill(0);
+  for (const node of unique) {
+    for (const p of new Set(node.parents)) {
+      const j = index.get(p);
+      if (j !== undefined && j !== index.get(node.cid)) {
+        children[j]++;
+      }
+    }
+  }
+  const heap = new MinHeap();
+  children.forEach((count, i) => {
+    if (count === 0) {
+      heap.push(i);
+    }
+  });
+  const out: T[] = [];
+  const done = new Array<boolean>(unique.length).fill(false);
+  while (heap.size > 0) {
+    const i = heap.pop();
+    done[i] = true;
+    out.push(unique[i]);
+    for (const p of new Set(unique[i].parents)) {
+      const j = index.get(p);
+      if (j !== undefined && j !== i && --children[j] === 0) {
+        heap.push(j);
+      }
+    }
+  }
+  // A cycle cannot come from content-addressed versions; keep such nodes rather than lose them.
+  unique.forEach((node, i) => {
+    if (!done[i]) {
+      out.push(node);
+    }
+  });
+  return out;
+}
+
+/** Lay out a DAG given newest first (children before parents). */
+export function layoutGraph<T extends ILayoutNode>(
+  nodes: readonly T[]
+): IGraphLayout<T> {
+  const ordered = topologicalOrder(nodes);
+  const present = new Set(ordered.map(n => n.cid));
+  const lanes: (string | null)[] = [];
+  const colors: number[] = [];
+  let nextColor = 0;
+  let width = 0;
+  const rows: IRow<T>[] = [];
+
+  const freeLane = (): number => {
+    const j = lanes.indexOf(null);
+    if (j !== -1) {
+      return j;
+    }
+    lanes.push(null);
+    return lanes.length - 1;
+  };
+
+  for (const node of ordered) {
+    const incoming: number[] = [];
+    const through: number[] = [];
+    for (let j = 0; j < lanes.length; j++) {
+      if (lanes[j] === node.cid) {
+        incoming.push(j);
+      } else if (lanes[j] !== null) {
+        through.push(j);
+      }
+    }
+    let lane: number;
+    if (incoming.length > 0) {
+      lane = incoming[0];
+    } else {
+      lane = freeLane();
+      colors[lane] = nextColor++;
+    }
+    const color = colors[lane];
+
+    const top: ISegment[] = [];
+    for (let j = 0; j < lanes.length; j++) {
+      if (lanes[j] === node.cid) {
+        top.push({ from: j, to: lane, color: colors[j] });
+      } else if (lanes[j] !== null) {
+        top.push({ from: j, to: j, color: colors[j] });
+      }
+    }
+    for (const j of incoming) {
+      lanes[j] = null;
+    }
+
+    const parents = [...new Set(node.parents)].filter(p => present.has(p));
+    const parentLanes: number[] = [];
+    if (parents.length > 0) {
+      lanes[lane] = parents[0];
+      colors[lane] = color;
+      parentLanes.push(lane);
+      for (const p of parents.slice(1)) {
+        let j = lanes.indexOf(p);
+        if (j === -1) {
+          j = freeLane();
+          lanes[j] = p;
+          colors[j] = nextColor++;
+        }
+        parentLanes.push(j);
+      }
+    }
+
+    const bottom: ISegment[] = [];
+    for (const j of through) {
+      bottom.push({ from: j, to: j, color: colors[j] });
+    }
+    for (const j of parentLanes) {
+      bottom.push({ from: lane, to: j, color: colors[j] });
+    }
+
+    width = Math.max(width, lanes.length, lane + 1);
+    while (lanes.length > 0 && lanes[lanes.length - 1] === null) {
+      lanes.pop();
+    }
+    rows.push({ node, index: rows.length, lane, color, top, bottom });
+  }
+  return { rows, width };
+}
+
+/** The CIDs from `head` back along first parents (head first), within `byCid`. */
+export function firstParentChain<T extends ILayoutNode>(
+  byCid: ReadonlyMap<string, T>,
+  head: string | null | undefined
+): T[] {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let cid = head ?? undefined;
+  while (cid !== undefined && !seen.has(cid)) {
+    const node = byCid.get(cid);
+    if (!node) {
+      break;
+    }
+    seen.add(cid);
+    out.push(node);
+    cid = node.parents[0];
+  }
+  return out;
+}
+
+/** One line of the metric chart: the metric's values along a lineage, oldest first. */
+export interface ISeries {
+  name: string;
+  points: { x: number; y: number; cid: string }[];
+}
+
+/**
+ * The chosen metric along each branch's first-parent lineage (oldest first), x = the
+ * version's `seq`. Versions without the metric are skipped.
+ */
+export function metricSeries<
+  T extends ILayoutNode & { seq: number; metrics: { [name: string]: number } }
+>(
+  byCid: ReadonlyMap<string, T>,
+  heads: { [name: string]: string | null },
+  metric: string
+): ISeries[] {
+  const series: ISeries[] = [];
+  for (const [name, head] of Object.entries(heads)) {
+    const points = firstParentChain(byCid, head)
+      .filter(
+        v =>
+          typeof v.metrics?.[metric] === 'number' && isFinite(v.metrics[metric])
+      )
+      .map(v => ({ x: v.seq, y: v.metrics[metric], cid: v.cid }))
+      .reverse();
+    if (points.length > 0) {
+      series.push({ name, points });
+    }
+  }
+  return series;
+}
+
+/** The rows a virtualised list draws: those intersecting the viewport, plus `overscan`. */
+export function visibleRange(
+  scrollTop: number,
+  viewportHeight: number,
+  rowHeight: number,
+  count: number,
+  overscan = 5
+): { start: number; end: number } {
+  const start = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const end = Math.min(
+    count,
+    Math.ceil((scrollTop + viewportHeight) / rowHeight) + overscan
+  );
+  return { start, end: Math.max(start, end) };
+}
+
+/** A binary min-heap of integers (indices into the input). */
+class MinHeap {
+  private items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(value: number): void {
+    const a = this.items;
+    a.push(value);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent] <= a[i]) {
+        break;
+      }
+      [a[parent], a[i]] = [a[i], a[parent]];
+      i = parent;
+    }
+  }
+
+  pop(): number {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop() as number;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l] < a[m]) {
+          m = l;
+        }
+        if (r < a.length && a[r] < a[m]) {
+          m = r;
+        }
+        if (m === i) {
+          break;
+        }
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

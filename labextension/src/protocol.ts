@@ -1,0 +1,162 @@
+/**
+ * The wire format shared with the Python side (protocol version 1).
+ *
+ * REST (Jupyter server extension, behind the server's auth and XSRF):
+ *   GET nbversion/history?path=<notebook path>        -> IHistory
+ *   GET nbversion/version?path=<notebook path>&cid=<cid> -> IVersionDetails
+ *   errors: HTTP 4xx/5xx with {"error": {"type", "message"}}
+ *
+ * Comm (target "nbversion", opened by the kernel on `%load_ext nbversion`):
+ *   open data / events: IKernelEvent
+ *   requests:           IRequest
+ *   replies:            IReply
+ */
+
+export const PROTOCOL = 1;
+
+export const COMM_TARGET = 'nbversion';
+
+/** A JSON map of CIDs by model name (or by tag / branch name). */
+export interface ICidMap {
+  [name: string]: string;
+}
+
+export interface IVersion {
+  cid: string;
+  model: string;
+  seq: number;
+  label: string;
+  parents: string[];
+  message: string;
+  metrics: { [name: string]: number };
+  time: string;
+  author: string;
+  framework: string;
+  tags: string[];
+  context: { [key: string]: any };
+}
+
+export interface ITensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  size: number;
+}
+
+export interface IVersionDetails extends IVersion {
+  tensors: ITensorInfo[];
+}
+
+export interface IModelInfo {
+  head: string | null;
+  branch: string | null;
+  branches: ICidMap;
+}
+
+export interface IHistory {
+  protocol: number;
+  repo: string | null;
+  models: { [model: string]: IModelInfo };
+  tags: ICidMap;
+  /** Newest first. */
+  versions: IVersion[];
+  /** Changes whenever a version or ref does; sent back as `since` to skip unchanged answers. */
+  fingerprint?: string;
+}
+
+/** The answer to `history?since=F` when nothing changed since fingerprint F. */
+export interface IUnchanged {
+  protocol: number;
+  unchanged: true;
+  fingerprint: string;
+}
+
+export interface IErrorInfo {
+  type: string;
+  message: string;
+}
+
+export interface ICheckoutResult {
+  model: string;
+  cid: string;
+  label: string;
+  replaced: number;
+  max_abs_change: number | null;
+}
+
+export interface IDiffRow {
+  name: string;
+  status: string;
+  l2: number | null;
+  max_abs: number | null;
+}
+
+export interface ITagResult {
+  name: string;
+  cid: string;
+}
+
+export interface IListResult extends IHistory {
+  current: ICidMap;
+}
+
+/** What each request op takes and gives back. */
+export interface IOps {
+  checkout: { args: { ref: string; model: string }; result: ICheckoutResult };
+  diff: { args: { a: string; b: string; model: string }; result: IDiffRow[] };
+  tag: {
+    args: { name: string; ref: string; model: string };
+    result: ITagResult;
+  };
+  list: { args: Record<string, never>; result: IListResult };
+}
+
+export type Op = keyof IOps;
+
+export interface IRequest {
+  protocol: number;
+  id: number;
+  op: Op;
+  [arg: string]: any;
+}
+
+export interface IReply {
+  protocol: number;
+  id: number;
+  ok: boolean;
+  result?: any;
+  error?: IErrorInfo;
+}
+
+/**
+ * An event from the kernel: "hello" (comm open data) or "changed" (after a commit or
+ * checkout in that kernel). `current` is the model's CID in "changed" events; a map of
+ * every model's CID in "hello". `cid` is accepted as the model's CID too.
+ */
+export interface IKernelEvent {
+  protocol: number;
+  event: 'hello' | 'changed' | string;
+  model?: string;
+  current?: string | ICidMap;
+  cid?: string;
+}
+
+/** An error reported by the server or the kernel, shown in the panel as it is. */
+export class NbversionError extends Error {
+  constructor(
+    readonly type: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'NbversionError';
+  }
+}
+
+/** Read the {"error": {"type", "message"}} body of a failed request, if it is one. */
+export function errorFromBody(body: unknown, fallback: string): NbversionError {
+  const error = (body as any)?.error;
+  if (error && typeof error.message === 'string') {
+    return new NbversionError(String(error.type ?? 'Error'), error.message);
+  }
+  return new NbversionError('Error', fallback);
+}

@@ -1,0 +1,167 @@
+/**
+ * The version-graph layout, as a spec: `jlpm test` (tsc, then Node's built-in test runner).
+ */
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import {
+  firstParentChain,
+  ILayoutNode,
+  layoutGraph,
+  metricSeries,
+  topologicalOrder,
+  visibleRange
+} from '../src/layout';
+
+const v = (cid: string, ...parents: string[]): ILayoutNode => ({
+  cid,
+  parents
+});
+
+test('a linear chain stays in one lane with one line between neighbours', () => {
+  const { rows, width } = layoutGraph([v('c', 'b'), v('b', 'a'), v('a')]);
+  assert.equal(width, 1);
+  assert.deepEqual(
+    rows.map(r => r.node.cid),
+    ['c', 'b', 'a']
+  );
+  assert.deepEqual(
+    rows.map(r => r.lane),
+    [0, 0, 0]
+  );
+  // The head has nothing above it, the root nothing below it.
+  assert.deepEqual(rows[0].top, []);
+  assert.deepEqual(
+    rows[0].bottom.map(s => [s.from, s.to]),
+    [[0, 0]]
+  );
+  assert.deepEqual(
+    rows[1].top.map(s => [s.from, s.to]),
+    [[0, 0]]
+  );
+  assert.deepEqual(rows[2].bottom, []);
+  // One line of descent, one colour.
+  assert.equal(new Set(rows.map(r => r.color)).size, 1);
+});
+
+test('a branch: two children of one parent get different lanes and meet at the parent', () => {
+  // a <- b <- c (main), a <- x (branch from a)
+  const { rows, width } = layoutGraph([
+    v('c', 'b'),
+    v('x', 'a'),
+    v('b', 'a'),
+    v('a')
+  ]);
+  const byCid = new Map(rows.map(r => [r.node.cid, r]));
+  assert.equal(width, 2);
+  assert.notEqual(byCid.get('x')!.lane, byCid.get('b')!.lane);
+  assert.notEqual(byCid.get('x')!.color, byCid.get('b')!.color);
+  // The main line passes straight through the branch's row.
+  const xRow = byCid.get('x')!;
+  assert.ok(xRow.top.some(s => s.from === 0 && s.to === 0));
+  assert.ok(xRow.bottom.some(s => s.from === 0 && s.to === 0));
+  // Both lanes converge into the parent's lane.
+  const aRow = byCid.get('a')!;
+  assert.equal(aRow.lane, 0);
+  assert.deepEqual(aRow.top.map(s => [s.from, s.to]).sort(), [
+    [0, 0],
+    [1, 0]
+  ]);
+  assert.deepEqual(aRow.bottom, []);
+});
+
+test('a merge: a version with two parents draws a line to each parent lane', () => {
+  // a <- b, a <- c, m = merge(b, c)
+  const { rows } = layoutGraph([
+    v('m', 'b', 'c'),
+    v('c', 'a'),
+    v('b', 'a'),
+    v('a')
+  ]);
+  const byCid = new Map(rows.map(r => [r.node.cid, r]));
+  const m = byCid.get('m')!;
+  assert.equal(m.lane, 0);
+  assert.deepEqual(m.bottom.map(s => [s.from, s.to]).sort(), [
+    [0, 0],
+    [0, 1]
+  ]);
+  assert.equal(byCid.get('b')!.lane, 0);
+  assert.equal(byCid.get('c')!.lane, 1);
+  // b's row carries c's lane straight through; both meet again at a.
+  assert.ok(byCid.get('b')!.top.some(s => s.from === 1 && s.to === 1));
+  assert.equal(byCid.get('a')!.top.length, 2);
+});
+
+test('children are put before parents even when the input order is off', () => {
+  const order = topologicalOrder([v('a'), v('c', 'b'), v('b', 'a')]).map(
+    n => n.cid
+  );
+  assert.deepEqual(order, ['c', 'b', 'a']);
+  // Duplicates are dropped, missing parents ignored.
+  const { rows } = layoutGraph([v('b', 'a', 'zz'), v('b', 'a'), v('a')]);
+  assert.deepEqual(
+    rows.map(r => r.node.cid),
+    ['b', 'a']
+  );
+  assert.deepEqual(
+    rows[0].bottom.map(s => [s.from, s.to]),
+    [[0, 0]]
+  );
+});
+
+test('10,000 versions with branches lay out in well under a second', () => {
+  const nodes: ILayoutNode[] = [];
+  // Build oldest first, then reverse: a main line with a short side branch every 50 versions.
+  const chrono: ILayoutNode[] = [v('n0')];
+  let head = 'n0';
+  for (let i = 1; chrono.length < 10_000; i++) {
+    const cid = `n${i}`;
+    chrono.push(v(cid, head));
+    if (i % 50 === 0) {
+      chrono.push(v(`b${i}`, head));
+    }
+    head = cid;
+  }
+  nodes.push(...chrono.reverse());
+  const t0 = performance.now();
+  const { rows, width } = layoutGraph(nodes);
+  const elapsed = performance.now() - t0;
+  assert.equal(rows.length, 10_000);
+  assert.ok(width >= 2 && width <= 3, `width ${width}`);
+  assert.ok(elapsed < 1000, `layout took ${elapsed.toFixed(0)} ms`);
+});
+
+test('lineage and metric series follow first parents, oldest first', () => {
+  type V = ILayoutNode & { seq: number; metrics: { [name: string]: number } };
+  const versions: V[] = [
+    { cid: 'c', parents: ['b'], seq: 3, metrics: { acc: 0.9 } },
+    { cid: 'x', parents: ['a'], seq: 4, metrics: { acc: 0.7 } },
+    { cid: 'b', parents: ['a'], seq: 2, metrics: {} },
+    { cid: 'a', parents: [], seq: 1, metrics: { acc: 0.5 } }
+  ];
+  const byCid = new Map(versions.map(x => [x.cid, x]));
+  assert.deepEqual(
+    firstParentChain(byCid, 'c').map(x => x.cid),
+    ['c', 'b', 'a']
+  );
+  const series = metricSeries(byCid, { main: 'c', 'from-v1': 'x' }, 'acc');
+  assert.deepEqual(
+    series.map(s => [s.name, s.points.map(p => p.x)]),
+    [
+      ['main', [1, 3]],
+      ['from-v1', [1, 4]]
+    ]
+  );
+});
+
+test('the virtual window covers the viewport plus overscan and no more', () => {
+  assert.deepEqual(visibleRange(0, 280, 28, 10_000, 5), { start: 0, end: 15 });
+  assert.deepEqual(visibleRange(28 * 5000, 280, 28, 10_000, 5), {
+    start: 4995,
+    end: 5015
+  });
+  assert.deepEqual(visibleRange(28 * 9999, 280, 28, 10_000, 5), {
+    start: 9994,
+    end: 10_000
+  });
+});

@@ -1,0 +1,127 @@
+"""The JupyterLab panel in a real browser: the tree appears as cells commit, loads a version into
+the live model, pins through the document, shows messages as text, survives a kernel restart."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client import BlockingKernelClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+
+XSS = "<img src=x onerror=alert(1)>"
+CELLS = [
+    "%load_ext nbversion",
+    "import numpy as np\nmodel = {'dense/kernel': np.zeros((4, 3)), 'dense/bias': np.zeros(3)}\n"
+    "def train(step):\n    model['dense/kernel'] += step * np.arange(12.0).reshape(4, 3)\n    model['dense/bias'] -= step",
+    f"train(1)\n%commit_weights model -m \"{XSS}\" --metric acc=0.5",
+    "train(2)\n%commit_weights model -m \"second\" --metric acc=0.7",
+    "train(3)\n%commit_weights model -m \"third\" --metric acc=0.9",
+]
+
+
+def kernel_run(lab, code: str) -> str:
+    """Run ``code`` in the notebook's own kernel (found through the server) and return its stdout."""
+    sessions = json.load(urllib.request.urlopen(f"{lab['url']}/api/sessions?token={lab['token']}"))
+    kernel_id = sessions[0]["kernel"]["id"]
+    client = BlockingKernelClient()
+    client.load_connection_file(str(lab["runtime"] / f"kernel-{kernel_id}.json"))
+    client.start_channels()
+    try:
+        out = []
+        client.execute_interactive(code, output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
+        return "".join(out)
+    finally:
+        client.stop_channels()
+
+
+def open_notebook(page, lab, name: str):
+    page.goto(f"{lab['url']}/lab/workspaces/{name.replace('.', '-')}/tree/{name}?reset&token={lab['token']}")
+    page.locator(".jp-NotebookPanel:visible").wait_for(timeout=60_000)
+    page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle'], "
+                 ".jp-NotebookPanel:visible").first.wait_for(timeout=60_000)
+
+
+def run_all(page):
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.click()
+    page.get_by_role("menuitem", name="Run").click()
+    page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+
+
+def open_panel(page):
+    page.locator(".jp-SideBar [title='Versions'], .jp-SideBar [data-id='nbversion-panel']").first.click()
+    page.locator("#nbversion-panel").wait_for(timeout=30_000)
+
+
+def nodes(page):
+    return page.locator("#nbversion-panel [data-testid='nbversion-node']")
+
+
+def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifacts):
+    notebook = new_notebook(cells=[new_code_cell(c) for c in CELLS], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    nbformat.write(notebook, lab["root"] / "train.ipynb")
+    open_notebook(page, lab, "train.ipynb")
+    open_panel(page)
+    run_all(page)
+
+    # three nodes appear without a refresh
+    page.wait_for_function(
+        "document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === 3", timeout=60_000
+    )
+    labels = [nodes(page).nth(i).get_attribute("data-label") for i in range(3)]
+    assert sorted(labels) == ["v1", "v2", "v3"]
+    assert page.locator("#nbversion-panel [data-testid='nbversion-node'][data-current='true']").get_attribute("data-label") == "v3"
+
+    # messages are text: the XSS payload shows literally, creates no element, runs nothing
+    panel = page.locator("#nbversion-panel")
+    panel.locator("[data-testid='nbversion-node'][data-label='v1']").click()
+    details = page.locator("[data-testid='nbversion-details']")
+    details.wait_for()
+    assert XSS in details.inner_text()
+    assert panel.locator("img").count() == 0 and page.dialogs == []
+
+    # load v1 into the live model; prove it in the kernel, bitwise
+    page.locator("[data-testid='nbversion-load']").click()
+    page.wait_for_function(
+        "document.querySelector(\"#nbversion-panel [data-current='true']\")?.dataset.label === 'v1'", timeout=30_000
+    )
+    proof = kernel_run(lab, "import nbversion\nv = nbversion.Repo().load('v1')\n"
+                            "print(all(np.array_equal(model[k], v[k]) and model[k].tobytes() == v[k].tobytes() for k in v))")  # fmt: skip
+    assert proof.strip() == "True"
+
+    # pin through the document model, then save: the file on disk has the pin
+    page.locator("[data-testid='nbversion-pin']").click()
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.click()
+    page.keyboard.press("Control+s")
+    v1 = panel.locator("[data-testid='nbversion-node'][data-label='v1']").get_attribute("data-cid")
+    for _ in range(100):
+        saved = nbformat.read(lab["root"] / "train.ipynb", as_version=4)
+        if saved.metadata.get("nbversion", {}).get("pins"):
+            break
+        time.sleep(0.1)
+    assert saved.metadata["nbversion"]["pins"] == {"model": v1}
+
+    # a refused checkout shows the core's message in the panel and changes nothing
+    kernel_run(lab, "model['dense/kernel'] = np.zeros((5, 3))")
+    panel.locator("[data-testid='nbversion-node'][data-label='v2']").click()
+    page.locator("[data-testid='nbversion-load']").click()
+    error = page.locator("[data-testid='nbversion-error']")
+    error.wait_for(timeout=30_000)
+    assert "does not fit" in error.inner_text()
+    assert kernel_run(lab, "print(model['dense/kernel'].shape)").strip() == "(5, 3)"
+
+    # restart the kernel: the tree is still there (served by the server extension)
+    page.get_by_role("menuitem", name="Kernel").click()
+    page.get_by_role("menuitem", name=re.compile("^Restart Kernel…|^Restart Kernel\\.\\.\\.")).click()
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    time.sleep(2)
+    assert nodes(page).count() == 3
+    panel.screenshot(path=str(artifacts / "panel.png"))
