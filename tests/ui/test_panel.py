@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import nbformat
-import pytest
+import numpy as np
 from jupyter_client import BlockingKernelClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+import nbversion
 
 XSS = "<img src=x onerror=alert(1)>"
 CELLS = [
@@ -44,9 +43,9 @@ def kernel_run(lab, code: str) -> str:
 
 def open_notebook(page, lab, name: str):
     page.goto(f"{lab['url']}/lab/workspaces/{name.replace('.', '-')}/tree/{name}?reset&token={lab['token']}")
-    page.locator(".jp-NotebookPanel:visible").wait_for(timeout=60_000)
-    page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                 ".jp-NotebookPanel:visible").first.wait_for(timeout=60_000)
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    # the kernel must be up before cells run (a fresh notebook can drop the first request otherwise)
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle")).first.wait_for(timeout=60_000)
 
 
 def run_all(page):
@@ -124,4 +123,20 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
     time.sleep(2)
     assert nodes(page).count() == 3
+
+    # a commit from another process (here: this test, as the CLI would) appears within about a second
+    with nbversion.Repo(lab["root"] / ".nbversion") as repo:
+        repo.commit({"dense/kernel": np.ones((4, 3)), "dense/bias": np.ones(3)}, model="model",
+                    message="tried a larger step", metrics={"acc": 0.8}, parents=[v1], branch="experiment")  # fmt: skip
+    started = time.monotonic()
+    page.wait_for_function(
+        "document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === 4", timeout=10_000
+    )
+    assert time.monotonic() - started < 3.0  # polling at 1 s; generous for a loaded CI machine
     panel.screenshot(path=str(artifacts / "panel.png"))
+
+    # the picture for the README: a branched history, one version selected
+    page.locator("[data-testid='nbversion-error'] .jp-nbversion-dismiss").click()
+    panel.locator("[data-testid='nbversion-node'][data-label='v3']").click()
+    page.locator("[data-testid='nbversion-details']").wait_for()
+    page.screenshot(path=str(artifacts / "panel-branched.png"))

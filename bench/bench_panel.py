@@ -1,0 +1,105 @@
+"""The JupyterLab panel with 10,000 versions: first paint and a full scroll, in Debian's Chromium.
+
+    python bench/bench_panel.py [--versions 10000]
+
+Makes a repository with N versions of one model (with a branch every 50), starts a real
+JupyterLab, opens a notebook next to it and the Versions panel, and measures: the time from
+clicking the panel's tab to the first node on screen; a scroll from top to bottom in 100 steps
+(mean and worst frame time from requestAnimationFrame); how many rows are in the DOM (the list is
+virtualised); and the REST history request alone. Baseline in the same run: the same page with the
+panel closed (the notebook alone) for the paint, and a 60 Hz frame budget (16.7 ms) for scrolling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbformat.v4 import new_code_cell, new_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "ui"))
+from labserver import CHROMIUM, CHROMIUM_ARGS, running_lab  # noqa: E402
+
+import nbversion  # noqa: E402
+
+SCROLL = """async () => {
+  const list = document.querySelector("#nbversion-panel [data-testid='nbversion-list']");
+  const frames = [];
+  let last = performance.now();
+  for (let i = 1; i <= 100; i++) {
+    list.scrollTop = (list.scrollHeight - list.clientHeight) * i / 100;
+    await new Promise(r => requestAnimationFrame(() => r()));
+    const now = performance.now(); frames.push(now - last); last = now;
+  }
+  return {frames, rows: document.querySelectorAll("#nbversion-panel [data-testid='nbversion-node']").length,
+          bottom: [...document.querySelectorAll("#nbversion-panel [data-testid='nbversion-node']")].map(n => n.dataset.label)};
+}"""
+
+
+def make_repo(path: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    with nbversion.Repo(path) as repo:
+        main = None
+        for i in range(n):
+            if i % 50 == 49 and main is not None:
+                repo.commit({"w": rng.random(4)}, model="model", message=f"branch {i}", parents=[main], branch=f"b{i}",
+                            metrics={"acc": float(i) / n})  # fmt: skip
+                continue
+            v = repo.commit({"w": rng.random(4)}, model="model", message=f"step {i}", metrics={"acc": float(i) / n},
+                            parents=[main] if main else [], branch="main")  # fmt: skip
+            main = v.cid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", type=int, default=10_000)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    base = Path(tempfile.mkdtemp(prefix="nbversion-bench-panel-"))
+    try:
+        start = time.perf_counter()
+        (base / "root").mkdir()
+        make_repo(base / "root" / ".nbversion", args.versions)
+        print(f"made {args.versions:,} versions in {time.perf_counter() - start:.1f} s")
+        nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), base / "root" / "big.ipynb")
+        with running_lab(base) as lab, sync_playwright() as p:
+            t = time.perf_counter()
+            urllib.request.urlopen(f"{lab['url']}/nbversion/history?path=big.ipynb&token={lab['token']}").read()
+            rest = time.perf_counter() - t
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            url = f"{lab['url']}/lab/workspaces/bench/tree/big.ipynb?reset&token={lab['token']}"
+            t = time.perf_counter()
+            page.goto(url)
+            page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=120_000)
+            notebook_paint = time.perf_counter() - t
+            t = time.perf_counter()
+            page.locator(".jp-SideBar [title='Versions']").first.click()
+            page.locator("#nbversion-panel [data-testid='nbversion-node']").first.wait_for(timeout=120_000)
+            panel_paint = time.perf_counter() - t
+            result = page.evaluate(SCROLL)
+            browser.close()
+        frames = sorted(result["frames"])
+        mean = sum(frames) / len(frames)
+        p95 = frames[int(len(frames) * 0.95) - 1]
+        print(f"REST history of {args.versions:,} versions: {rest * 1000:.0f} ms")
+        print(f"first paint of the panel after clicking its tab: {panel_paint * 1000:.0f} ms "
+              f"(baseline, the notebook page itself: {notebook_paint * 1000:.0f} ms; ratio {panel_paint / notebook_paint:.2f}x)")
+        print(f"full scroll, 100 steps: mean frame {mean:.1f} ms, p95 {p95:.1f} ms, worst {frames[-1]:.1f} ms "
+              f"(60 Hz budget 16.7 ms: mean {'within' if mean <= 16.7 else 'over'})")
+        print(f"rows in the DOM at the bottom: {result['rows']} of {args.versions:,} (virtualised); last rows: "
+              f"{', '.join(result['bottom'][-3:])}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
