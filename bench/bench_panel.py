@@ -38,8 +38,11 @@ SCROLL = """async () => {
     await new Promise(r => requestAnimationFrame(() => r()));
     const now = performance.now(); frames.push(now - last); last = now;
   }
-  return {frames, rows: document.querySelectorAll("#nbversion-panel [data-testid='nbversion-node']").length,
-          bottom: [...document.querySelectorAll("#nbversion-panel [data-testid='nbversion-node']")].map(n => n.dataset.label)};
+  for (let i = 0; i < 3; i++) await new Promise(r => requestAnimationFrame(() => r()));  // let it settle
+  const nodes = [...document.querySelectorAll("#nbversion-panel [data-testid='nbversion-node']")];
+  nodes.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  return {frames, rows: nodes.length, bottom: nodes.map(n => n.dataset.label),
+          scrollTop: list.scrollTop, scrollHeight: list.scrollHeight, clientHeight: list.clientHeight};
 }"""
 
 
@@ -69,7 +72,9 @@ def main() -> None:
         (base / "root").mkdir()
         make_repo(base / "root" / ".nbversion", args.versions)
         print(f"made {args.versions:,} versions in {time.perf_counter() - start:.1f} s")
-        nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), base / "root" / "big.ipynb")
+        kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")], metadata={"kernelspec": kernelspec}),
+                       base / "root" / "big.ipynb")  # fmt: skip
         with running_lab(base) as lab, sync_playwright() as p:
             t = time.perf_counter()
             urllib.request.urlopen(f"{lab['url']}/nbversion/history?path=big.ipynb&token={lab['token']}").read()
@@ -95,8 +100,9 @@ def main() -> None:
               f"(baseline, the notebook page itself: {notebook_paint * 1000:.0f} ms; ratio {panel_paint / notebook_paint:.2f}x)")
         print(f"full scroll, 100 steps: mean frame {mean:.1f} ms, p95 {p95:.1f} ms, worst {frames[-1]:.1f} ms "
               f"(60 Hz budget 16.7 ms: mean {'within' if mean <= 16.7 else 'over'})")
-        print(f"rows in the DOM at the bottom: {result['rows']} of {args.versions:,} (virtualised); last rows: "
-              f"{', '.join(result['bottom'][-3:])}")
+        print(f"rows in the DOM at the bottom: {result['rows']} of {args.versions:,} (virtualised); last rows on "
+              f"screen: {', '.join(result['bottom'][-3:])} (scrolled {result['scrollTop']:.0f} of "
+              f"{result['scrollHeight'] - result['clientHeight']:.0f} px)")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
