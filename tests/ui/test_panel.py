@@ -55,7 +55,8 @@ def run_all(page):
 
 
 def open_panel(page):
-    page.locator(".jp-SideBar [title='Versions'], .jp-SideBar [data-id='nbversion-panel']").first.click()
+    if not page.locator("#nbversion-panel").is_visible():
+        page.locator(".jp-SideBar [title='Versions'], .jp-SideBar [data-id='nbversion-panel']").first.click()
     page.locator("#nbversion-panel").wait_for(timeout=30_000)
 
 
@@ -95,6 +96,13 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     proof = kernel_run(lab, "import nbversion\nv = nbversion.Repo().load('v1')\n"
                             "print(all(np.array_equal(model[k], v[k]) and model[k].tobytes() == v[k].tobytes() for k in v))")  # fmt: skip
     assert proof.strip() == "True"
+
+    # JupyterLab tells the kernel which cell ran: each version records the cell's id and source
+    with nbversion.Repo(lab["root"] / ".nbversion") as repo:
+        context = repo.show("v2").context
+    on_disk = nbformat.read(lab["root"] / "train.ipynb", as_version=4)
+    assert context["cell"]["id"] == on_disk.cells[3].id and context["cell"]["source"] == CELLS[3]
+    assert context["notebook"].endswith("train.ipynb")
 
     # pin through the document model, then save: the file on disk has the pin
     page.locator("[data-testid='nbversion-pin']").click()
@@ -140,3 +148,44 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     panel.locator("[data-testid='nbversion-node'][data-label='v3']").click()
     page.locator("[data-testid='nbversion-details']").wait_for()
     page.screenshot(path=str(artifacts / "panel-branched.png"))
+
+
+def test_panel_follows_the_active_notebook_and_offers_each_model(page, lab):
+    """Two notebooks in two folders (two repositories); the second one versions two models."""
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for folder, name, models in (("alpha", "a.ipynb", ["net"]), ("beta", "b.ipynb", ["encoder", "decoder"])):
+        (lab["root"] / folder).mkdir()
+        nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")], metadata={"kernelspec": kernelspec}),
+                       lab["root"] / folder / name)  # fmt: skip
+        with nbversion.Repo(lab["root"] / folder / ".nbversion") as repo:
+            for model in models:
+                for i in range(3 if model == "decoder" else 2):
+                    repo.commit({"w": np.full(2, float(i))}, model=model, message=f"{model} {i}")
+    count = "document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === {}"
+    page.goto(f"{lab['url']}/lab/workspaces/switch/tree/alpha/a.ipynb?reset&token={lab['token']}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    open_panel(page)
+    page.wait_for_function(count.format(2))
+    assert "net 1" in page.locator("#nbversion-panel").inner_text()
+
+    # open the second notebook beside the first: File > Open from Path...
+    page.get_by_role("menuitem", name="File").click()
+    page.get_by_role("menuitem", name=re.compile("^Open from Path")).click()
+    page.locator(".jp-Dialog input").fill("beta/b.ipynb")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    page.locator(".lm-TabBar-tab", has_text="b.ipynb").first.wait_for(timeout=60_000)
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    open_panel(page)
+    select = page.locator("[data-testid='nbversion-model-select']")
+    page.wait_for_function("document.querySelectorAll(\"[data-testid='nbversion-model-select'] option\").length === 2")
+    assert sorted(select.locator("option").all_inner_texts()) == ["decoder", "encoder"]
+    select.select_option("decoder")
+    page.wait_for_function(count.format(3))
+    select.select_option("encoder")
+    page.wait_for_function(count.format(2))
+    assert "net 1" not in page.locator("#nbversion-panel").inner_text()
+
+    page.locator(".lm-TabBar-tab", has_text="a.ipynb").first.click()  # back to the first notebook
+    page.wait_for_function("!document.querySelector('#nbversion-panel').innerText.includes('encoder 1')")
+    page.wait_for_function(count.format(2))
+    assert "net 1" in page.locator("#nbversion-panel").inner_text()
