@@ -13,6 +13,7 @@ stay valid.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -69,15 +70,17 @@ class Adapter:
         raise NbversionError(f"The {self.name} adapter cannot restore optimizer state.")
 
 
-def adapters() -> List[Adapter]:
-    """Every adapter: third-party ones (entry points) first, so they can claim objects, then built-ins."""
+@functools.lru_cache(maxsize=None)
+def adapters() -> Tuple[Adapter, ...]:
+    """Every adapter: third-party ones (entry points) first, so they can claim objects, then built-ins.
+    Looked up once per process (scanning entry points is slow, and magics ask for every variable)."""
     found: List[Adapter] = []
     for ep in entry_points(group="nbversion.adapters"):
         found.append(ep.load()())
     for target in _BUILTIN:
         module, _, cls = target.partition(":")
         found.append(getattr(importlib.import_module(module), cls)())
-    return found
+    return tuple(found)
 
 
 def adapter_named(name: str) -> Adapter:
