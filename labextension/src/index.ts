@@ -58,7 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const apply = (settings: ISettingRegistry.ISettings) => {
         model.metricSetting = String(settings.get('metric').composite ?? '');
         model.pollInterval = Number(
-          settings.get('pollInterval').composite ?? 1000
+          settings.get('pollInterval').composite ?? 500
         );
       };
       settingRegistry

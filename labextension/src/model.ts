@@ -835,7 +835,7 @@ export class VersionTreeModel implements IDisposable {
   private _inflight = false;
   private _refreshAgain = false;
   private _generation = 0;
-  private _pollInterval = 1000;
+  private _pollInterval = 500;
   private _metricSetting = '';
   private _metricChoice: string | null = null;
   private _active = false;
