@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +35,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from .cid import CID
 from .errors import BlockNotFoundError, CorruptBlockError, NbversionError, StoreFullError
+from .sqlite import connect, transaction
 from .store import BlockStore, BlockWriter, Buffer
 from .unixfs import hash_pool
 
@@ -112,11 +112,7 @@ class PackStore(BlockStore):
         self.verify = verify or os.environ.get("NBVERSION_VERIFY", "checksum")
         if self.verify not in ("checksum", "sha256"):
             raise NbversionError(f"Unknown verify mode {self.verify!r}: use 'checksum' or 'sha256'.")
-        self.db = sqlite3.connect(self.path / "blocks.sqlite", isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA busy_timeout=600000")
-        self.db.executescript(_SCHEMA)
+        self.db = connect(self.path / "blocks.sqlite", _SCHEMA)
         self._fds: Dict[str, int] = {}
 
     # -- reading ---------------------------------------------------------------------------------
@@ -299,9 +295,8 @@ class PackStore(BlockStore):
     def retain(self, live: Set[CID], progress: Callable[[int], None] = lambda n: None) -> Tuple[int, int]:
         live_keys = {bytes(c) for c in live}
         dead = [k for (k,) in self.db.execute("SELECT cid FROM blocks").fetchall() if k not in live_keys]
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("DELETE FROM blocks WHERE cid=?", ((k,) for k in dead))
-        self.db.execute("COMMIT")
+        with transaction(self.db) as db:
+            db.executemany("DELETE FROM blocks WHERE cid=?", ((k,) for k in dead))
         freed = 0
         for path in sorted(self.packs.glob("pack-*.pack")):
             fd = os.open(path, os.O_RDWR)
@@ -450,15 +445,9 @@ class PackWriter(BlockWriter):
                 for key, (offset, length, xxh) in self._pending.items()
                 if keep is None or CID.from_bytes(key) in keep
             ]
-            db = self.store.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.store.db) as db:
                 db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?)", rows)
                 db.executemany("UPDATE blocks SET pack=?, offset=? WHERE cid=?", self.moves)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         except BaseException:
             self.abort()
             raise

@@ -45,6 +45,7 @@ from .errors import (
     UnknownRefError,
 )
 from .packstore import PackStore
+from .sqlite import connect, transaction
 from .store import BlockStore
 from .tensors import dtype_from_name, dtype_name, prepare
 from .unixfs import build_files, file_leaves
@@ -159,12 +160,7 @@ class Repo:
             if not self.exists and not create:
                 return None
             self.path.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path / "index.sqlite", isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=600000")
-            db.executescript(_SCHEMA)
-            self._db = db
+            self._db = connect(self.path / "index.sqlite", _SCHEMA)
         return self._db
 
     @property
@@ -423,16 +419,11 @@ class Repo:
                 writer.put(cid, block)
                 written = writer.bytes_written
             # Every block is durable now; only then do the index and refs change (atomically).
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)", (str(cid), model, last + 1, block))
                 (seq,) = db.execute("SELECT seq FROM versions WHERE cid=?", (str(cid),)).fetchone()
                 self._set_ref(db, "branch", f"{model}/{target_branch}", str(cid))
                 self._set_ref(db, "head", model, f"branch:{target_branch}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         return replace(
             version,
             cid=cid,
@@ -708,8 +699,7 @@ class Repo:
                 raise
             # Index parents before children so sequence numbers follow history.
             order = _topological(versions)
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 for cid in order:
                     version = versions[cid]
                     if db.execute("SELECT 1 FROM versions WHERE cid=?", (str(cid),)).fetchone():
@@ -727,10 +717,6 @@ class Repo:
                     if not db.execute("SELECT 1 FROM refs WHERE kind='head' AND name=?", (model,)).fetchone():
                         self._set_ref(db, "branch", f"{model}/{DEFAULT_BRANCH}", str(root))
                         self._set_ref(db, "head", model, f"branch:{DEFAULT_BRANCH}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         return imported
 
     def cat(self, cid: Union[str, CID]) -> Iterator[bytes]:
