@@ -12,7 +12,7 @@ from .repo import Repo
 
 
 def _data(rng: np.random.Generator, n: int = 3000, classes: int = 4, features: int = 32):
-    centers = rng.normal(scale=2.0, size=(classes, features))
+    centers = rng.normal(scale=0.35, size=(classes, features))
     labels = rng.integers(0, classes, size=n)
     return centers[labels] + rng.normal(size=(n, features)), labels
 
@@ -62,4 +62,4 @@ def run_demo(repo: Repo) -> str:
     car = repo.path.parent / "demo.car"
     main(args + ["export", "demo", "-o", str(car)])
     main(args + ["fsck"])
-    return "\nDone. Try: nbversion log demo --json | nbversion show demo~1 | nbversion hash demo.car"
+    return "\nDone. Next, try:  nbversion show demo~1   nbversion log --json   nbversion hash demo.car"
