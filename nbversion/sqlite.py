@@ -29,7 +29,8 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield db
         db.execute("COMMIT")
     except BaseException as exc:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # (SQLite has already rolled back after some errors, a full disk among them)
+            db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
             raise StoreFullError(28, f"The disk is full ({exc}); nothing was committed. Free some space and retry.") from exc
         raise

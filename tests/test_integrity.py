@@ -163,6 +163,39 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path):
         subprocess.run(["umount", "-l", str(disk)])
 
 
+def test_a_completely_full_disk_fails_cleanly_whichever_write_hits_it(tmp_path):
+    """A tiny commit on a full disk may fit in the pack's last page and fail in SQLite instead."""
+    disk = tmp_path / "full-disk"
+    if not _mount_tmpfs(disk, "4m"):
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        repo = nbversion.Repo(disk / ".nbversion")
+        v1 = repo.commit({"w": np.arange(5, dtype=np.float32)}, model="m")
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # take every free byte
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        os.close(fd)
+        failures = 0
+        for i in range(5):
+            try:
+                repo.commit({"w": np.full(5, i, dtype=np.float32)}, model="m")
+            except StoreFullError as exc:
+                assert "full" in str(exc) and "nothing was committed" in str(exc)
+                failures += 1
+        assert failures >= 1
+        (disk / "filler").unlink()
+        assert repo.fsck().ok
+        assert all(repo.load(v.cid)["w"].shape == (5,) for v in repo.log())
+        assert repo.log()[-1].cid == v1.cid
+        assert repo.commit({"w": np.ones(5, np.float32)}, model="m").seq == len(repo.log())
+        repo.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+
+
 def test_file_size_limit_is_reported_like_a_full_disk(tmp_path):
     """RLIMIT_FSIZE makes the kernel refuse writes (EFBIG) without root."""
     script = textwrap.dedent(
