@@ -13,7 +13,7 @@ import mmap
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 from .cid import CID
 from .errors import NbversionError

@@ -57,7 +57,7 @@ def run_demo(repo: Repo) -> str:
     args = ["--repo", str(repo.path)]
     main(args + ["log", "demo"])
     print()
-    main(args + ["diff", f"demo~2", "demo"])
+    main(args + ["diff", "demo~2", "demo"])
     print()
     car = repo.path.parent / "demo.car"
     main(args + ["export", "demo", "-o", str(car)])

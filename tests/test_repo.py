@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -191,7 +188,7 @@ def test_checkout_moves_head_and_the_next_commit_starts_a_branch(repo):
 
 
 def test_explicit_parent_that_is_a_branch_tip_continues_that_branch(repo):
-    v1 = repo.commit(weights(1), model="m")
+    repo.commit(weights(1), model="m")
     v2 = repo.commit(weights(2), model="m")
     repo.checkout("v1")
     v3 = repo.commit(weights(3), model="m", parents=[v2.cid])  # e.g. another kernel still at v2
