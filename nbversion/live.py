@@ -19,6 +19,7 @@ from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatibl
 from .cid import CID
 from .errors import NbversionError
 from .repo import Repo
+from .tensors import as_tensor
 from .unixfs import file_cid
 from .version import Version
 
@@ -223,10 +224,8 @@ def live_matches(repo: Repo, obj: Any, name: str, ref: Union[str, CID]) -> bool:
     if set(stored) != set(live):
         return False
     for n, array in live.items():
-        canonical = np.asarray(array)
-        if canonical.dtype.byteorder == ">":
-            canonical = canonical.astype(canonical.dtype.newbyteorder("<"))
-        if file_cid(np.ascontiguousarray(canonical).reshape(-1).view(np.uint8)) != stored[n]:
+        canonical = as_tensor(n, array)  # the bytes a commit would store
+        if file_cid(canonical.reshape(-1).view(np.uint8)) != stored[n]:
             return False
     return True
 

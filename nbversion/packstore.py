@@ -383,13 +383,7 @@ class PackWriter(BlockWriter):
             self._flushing = _flusher().submit(os.fdatasync, self._fd)
 
     def put(self, cid: CID, data: Buffer) -> None:
-        key = bytes(cid)
-        if key in self._pending or self.store.has(cid):
-            return
-        offset = self._append(data)
-        length = self._pos - offset
-        self._pending[key] = (offset, length, _checksum(memoryview(data).cast("B")))
-        self._written += length
+        self.put_many([(cid, data)])
 
     def put_many(self, blocks: Sequence[Tuple[CID, Buffer]]) -> None:
         """Add blocks with one index lookup for all and one ``pwritev`` per run of new ones."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import abc
 from importlib.metadata import entry_points
-from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Type, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Type
 
 from .cid import CID
 from .errors import NbversionError
-
-Buffer = Union[bytes, bytearray, memoryview]
+from .unixfs import Buffer
 
 
 class BlockWriter(abc.ABC):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -136,17 +137,21 @@ def test_commit_killed_at_any_point_leaves_a_valid_repository(tmp_path):
     assert repo.fsck().ok and all(repo.load(c) for c in committed)
 
 
-def _mount_tmpfs(where: Path, size: str) -> bool:
+@contextlib.contextmanager
+def small_disk(where: Path, size: str):
+    """A real, small filesystem (tmpfs) at ``where``; the test is skipped where mounting needs root."""
     where.mkdir()
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
-    return result.returncode == 0
+    if result.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root; test_file_size_limit_... covers the same path")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)])
 
 
 def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path):
-    disk = tmp_path / "small-disk"
-    if not _mount_tmpfs(disk, "6m"):
-        pytest.skip("mounting a tmpfs needs root; test_file_size_limit_... covers the same path")
-    try:
+    with small_disk(tmp_path / "small-disk", "6m") as disk:
         repo = nbversion.Repo(disk / ".nbversion")
         small = {"w": np.arange(1000, dtype=np.float32)}
         v1 = repo.commit(small, model="m")
@@ -159,16 +164,11 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path):
         v2 = repo.commit({"w": np.ones(1000, np.float32)}, model="m")  # the failed bytes were given back
         assert v2.parents == (v1.cid,)
         repo.close()
-    finally:
-        subprocess.run(["umount", "-l", str(disk)])
 
 
 def test_a_completely_full_disk_fails_cleanly_whichever_write_hits_it(tmp_path):
     """A tiny commit on a full disk may fit in the pack's last page and fail in SQLite instead."""
-    disk = tmp_path / "full-disk"
-    if not _mount_tmpfs(disk, "4m"):
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with small_disk(tmp_path / "full-disk", "4m") as disk:
         repo = nbversion.Repo(disk / ".nbversion")
         v1 = repo.commit({"w": np.arange(5, dtype=np.float32)}, model="m")
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # take every free byte
@@ -192,8 +192,6 @@ def test_a_completely_full_disk_fails_cleanly_whichever_write_hits_it(tmp_path):
         assert repo.log()[-1].cid == v1.cid
         assert repo.commit({"w": np.ones(5, np.float32)}, model="m").seq == len(repo.log())
         repo.close()
-    finally:
-        subprocess.run(["umount", "-l", str(disk)])
 
 
 def test_file_size_limit_is_reported_like_a_full_disk(tmp_path):
