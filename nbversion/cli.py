@@ -1,7 +1,8 @@
 """The ``nbversion`` command: a thin shell surface over :class:`nbversion.Repo`.
 
-Each sub-command parses its arguments, calls one repository verb and prints the result (as a
-table, or as JSON with ``--json``). Errors of our own print one line and exit with status 1.
+Each sub-command parses its arguments, calls one repository verb and prints what
+:mod:`nbversion.present` renders (a table, or JSON with ``--json``). Errors of our own print one
+line and exit with status 1.
 """
 
 from __future__ import annotations
@@ -9,17 +10,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import mmap
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .cid import CID
+from . import present
 from .errors import NbversionError
-from .repo import FsckReport, Repo
-from .serialize import diff_json, version_detail_json, version_json
-from .unixfs import build_file
+from .repo import Repo, file_cid
 
 
 @contextlib.contextmanager
@@ -34,17 +32,6 @@ def progress_bar(desc: str, total: Optional[int] = None) -> Iterator[Optional[Ca
         yield bar.update
 
 
-def _table(rows: List[List[str]], header: List[str]) -> str:
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def _fmt_metric(value: float) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
 def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
     if args.all:
         versions = repo.log(args.model)
@@ -54,52 +41,25 @@ def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
         versions = repo.history(args.model) if repo.models() else []
     versions = versions[: args.n] if args.n else versions
     if args.json:
-        return [version_json(v) for v in versions]
+        return [present.version_json(v) for v in versions]
     if not versions:
         return "No versions yet. Commit one with Repo().commit(...) or %commit_weights in a notebook."
-    metric_names = sorted({m for v in versions for m in v.metrics})
-    rows = [
-        [v.model, v.label, v.short, v.time[:19].replace("T", " "), v.message, ",".join(v.tags)]
-        + [_fmt_metric(v.metrics[m]) if m in v.metrics else "" for m in metric_names]
-        for v in versions
-    ]
-    return _table(rows, ["model", "version", "cid", "time (UTC)", "message", "tags"] + metric_names)
+    return present.HistoryTable(args.model, versions, with_model=True)
 
 
 def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
     version = repo.show(args.ref, args.model)
     manifest = repo.manifest(version)
     if args.json:
-        return version_detail_json(version, manifest)
-    lines = [
-        f"version   {version.model} {version.label}  {version.cid}",
-        f"parents   {', '.join(str(p) for p in version.parents) or '(none: first version)'}",
-        f"time      {version.time}",
-        f"author    {version.author}",
-        f"framework {version.framework}",
-        f"message   {version.message}",
-    ]
-    if version.tags:
-        lines.append(f"tags      {', '.join(version.tags)}")
-    for name, value in version.metrics.items():
-        lines.append(f"metric    {name} = {_fmt_metric(value)}")
-    for key, value in version.context.items():
-        lines.append(f"context   {key}: {json.dumps(value)}")
-    lines.append(f"software  {', '.join(f'{k} {v}' for k, v in version.software.items())}")
-    lines.append(f"tensors   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
-    rows = [[t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar", f"{t.size:,}", str(t.data)] for t in manifest.tensors]
-    return "\n".join(lines) + "\n\n" + _table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
+        return present.version_detail_json(version, manifest)
+    return present.version_text(version, manifest)
 
 
 def cmd_diff(repo: Repo, args: argparse.Namespace) -> Any:
     diffs = repo.diff(args.a, args.b, args.model)
     if args.json:
-        return [diff_json(d) for d in diffs]
-    rows = [
-        [d.name, d.status, "" if d.l2 is None else f"{d.l2:.6g}", "" if d.max_abs is None else f"{d.max_abs:.6g}"]
-        for d in diffs
-    ]
-    return _table(rows, ["tensor", "status", "l2 of change", "max abs change"])
+        return [present.diff_json(d) for d in diffs]
+    return present.diff_text(diffs)
 
 
 def cmd_tag(repo: Repo, args: argparse.Namespace) -> Any:
@@ -127,33 +87,14 @@ def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
     with progress_bar("import", os.path.getsize(args.file)) as progress:
         versions = repo.import_car(args.file, progress=progress)
     if args.json:
-        return [version_json(v) for v in versions]
+        return [present.version_json(v) for v in versions]
     if not versions:
         return "Nothing new: every version in that file was already here."
     return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)
 
 
-def file_cid(path: str) -> CID:
-    """The CID ``ipfs add --cid-version=1 --raw-leaves`` gives the file at ``path``."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return build_file(b"").cid
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                return build_file(view).cid
-            finally:
-                view.release()
-
-
 def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:
-    lines = []
-    for path in args.files:
-        if not Path(path).is_file():
-            raise NbversionError(f"{path} is not a file.")
-        lines.append(f"{file_cid(path)}  {path}")
-    return "\n".join(lines)
+    return "\n".join(f"{file_cid(path)}  {path}" for path in args.files)
 
 
 def cmd_cat(repo: Repo, args: argparse.Namespace) -> Any:
@@ -164,30 +105,11 @@ def cmd_cat(repo: Repo, args: argparse.Namespace) -> Any:
     return None
 
 
-def _fsck_text(report: FsckReport) -> str:
-    lines = [f"Checked {report.blocks_checked} blocks and {report.versions_checked} versions."]
-    for title, bad in (("corrupt", report.corrupt), ("missing", report.missing)):
-        for cid, users in bad.items():
-            lines.append(f"{title} block {cid}: used by {', '.join(users) or 'no version'}")
-    lines += [f"problem: {p}" for p in report.problems]
-    lines.append("Repository is healthy." if report.ok else "Repository has problems (see above).")
-    return "\n".join(lines)
-
-
 def cmd_fsck(repo: Repo, args: argparse.Namespace) -> Any:
     with progress_bar("fsck") as progress:
         report = repo.fsck(progress=progress)
     args.exit_code = 0 if report.ok else 1
-    if args.json:
-        return {
-            "ok": report.ok,
-            "blocks_checked": report.blocks_checked,
-            "versions_checked": report.versions_checked,
-            "corrupt": {str(c): u for c, u in report.corrupt.items()},
-            "missing": {str(c): u for c, u in report.missing.items()},
-            "problems": report.problems,
-        }
-    return _fsck_text(report)
+    return present.fsck_json(report) if args.json else present.fsck_text(report)
 
 
 def cmd_gc(repo: Repo, args: argparse.Namespace) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import present
 from .repo import Repo
 
 
@@ -33,8 +34,6 @@ def _accuracy(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> flo
 
 
 def run_demo(repo: Repo) -> str:
-    from .cli import main  # the demo shows the CLI's own output
-
     rng = np.random.default_rng(0)
     x, y = _data(rng)
     parts = np.array_split(np.arange(len(x)), 3)
@@ -54,12 +53,12 @@ def run_demo(repo: Repo) -> str:
     restored = repo.load(first.cid)
     again = _accuracy(restored["dense/kernel"], restored["dense/bias"], x, y)
     print(f"\nrestored {first.label}: accuracy {again:.3f} (recorded {first_acc:.3f})\n")
-    args = ["--repo", str(repo.path)]
-    main(args + ["log", "demo"])
+    print(present.HistoryTable("demo", repo.history("demo"), with_model=True))
     print()
-    main(args + ["diff", "demo~2", "demo"])
+    print(present.diff_text(repo.diff("demo~2", "demo")))
     print()
     car = repo.path.parent / "demo.car"
-    main(args + ["export", "demo", "-o", str(car)])
-    main(args + ["fsck"])
+    root, size = repo.export_car("demo", car)
+    print(f"Exported {root} ({size:,} bytes) to {car}")
+    print(present.fsck_text(repo.fsck()))
     return "\nDone. Next, try:  nbversion show demo~1   nbversion log --json   nbversion hash demo.car"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from nbversion.bridge import Bridge
-from nbversion.session import KernelSession
+from nbversion.jupyter.bridge import Bridge
+from nbversion.jupyter.session import KernelSession
 
 
 @pytest.fixture

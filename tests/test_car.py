@@ -10,8 +10,8 @@ import pytest
 
 import nbversion
 from conftest import car_check, weights
-from nbversion.car import read_car, write_car
-from nbversion.cid import CID, DAG_CBOR, RAW
+from nbversion.formats.car import read_car, write_car
+from nbversion.formats.cid import CID, DAG_CBOR, RAW
 from nbversion.errors import CarError
 
 
@@ -102,9 +102,9 @@ def test_hostile_or_broken_car_is_refused_and_changes_nothing(repo, tmp_path, da
 
 
 def test_car_with_a_version_whose_fields_are_wrong_is_refused(repo, tmp_path):
-    from nbversion import ipld
+    from nbversion.formats import dagcbor
 
-    block = ipld.encode({"format": "nbversion/version@1", "model": "m", "parents": "nope"})
+    block = dagcbor.encode({"format": "nbversion/version@1", "model": "m", "parents": "nope"})
     cid = CID.hash(DAG_CBOR, block)
     car = tmp_path / "x.car"
     with open(car, "wb") as f:
@@ -114,15 +114,15 @@ def test_car_with_a_version_whose_fields_are_wrong_is_refused(repo, tmp_path):
 
 
 def test_manifest_with_an_object_dtype_is_refused_on_import(repo, tmp_path):
-    from nbversion import ipld
-    from nbversion.unixfs import build_file
+    from nbversion.formats import dagcbor
+    from nbversion.formats.unixfs import build_file
 
     blocks = {}
     data = build_file(b"\x80\x04N.", lambda c, b: blocks.setdefault(c, bytes(b))).cid  # a pickle of None
-    manifest = ipld.encode({"format": "nbversion/manifest@1", "tensors": [
+    manifest = dagcbor.encode({"format": "nbversion/manifest@1", "tensors": [
         {"name": "w", "dtype": "object", "shape": [1], "byteorder": "little", "size": 4, "data": data}]})  # fmt: skip
     mcid = CID.hash(DAG_CBOR, manifest)
-    version = ipld.encode({
+    version = dagcbor.encode({
         "format": "nbversion/version@1", "model": "m", "parents": [], "manifest": mcid, "message": "",
         "metrics": {}, "time": "", "author": "", "framework": "", "software": {}, "architecture": None, "context": {}})  # fmt: skip
     vcid = CID.hash(DAG_CBOR, version)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbversion import ipld
-from nbversion.cid import CID, DAG_CBOR
-from nbversion.unixfs import file_cid
-from nbversion.version import Manifest, TensorEntry, Version, decode_manifest, decode_version
+from nbversion.formats import dagcbor
+from nbversion.formats.cid import CID, DAG_CBOR
+from nbversion.formats.unixfs import file_cid
+from nbversion.formats.records import Manifest, TensorEntry, Version, decode_manifest, decode_version
 
 BIAS_CID = "bafkreicmtrhtkttucu63aerstvy4qvroyi7etakic5fsyso6ld2f2r6nxy"
 MANIFEST_HEX = (
@@ -34,7 +34,7 @@ def test_tensor_bytes_are_c_order_little_endian():
 
 def test_manifest_dag_cbor_is_pinned():
     entry = TensorEntry("dense/bias", "float32", (4,), 16, CID.parse(BIAS_CID))
-    block = ipld.encode(Manifest((entry,)).to_ipld())
+    block = dagcbor.encode(Manifest((entry,)).to_ipld())
     assert block.hex() == MANIFEST_HEX
     assert str(CID.hash(DAG_CBOR, block)) == MANIFEST_CID
     assert decode_manifest(block).tensors == (entry,)
@@ -46,7 +46,7 @@ def test_version_dag_cbor_is_pinned():
         metrics={"acc": 0.96, "epoch": 3}, time="2026-11-23T16:00:00.000000Z", author="ada",
         framework="numpy", software={"python": "3.11.7"}, architecture=None, context={},
     )  # fmt: skip
-    block = ipld.encode(version.to_ipld())
+    block = dagcbor.encode(version.to_ipld())
     assert block.hex() == VERSION_HEX
     assert str(CID.hash(DAG_CBOR, block)) == VERSION_CID
     decoded = decode_version(block, CID.parse(VERSION_CID))
@@ -56,5 +56,5 @@ def test_version_dag_cbor_is_pinned():
 def test_version_links_are_real_ipld_links():
     """Tag 42 (d82a) marks the manifest link, so any IPLD tool walks from a version to its tensors."""
     assert "d82a58250001711220" in VERSION_HEX
-    links = list(ipld.cbor_links(ipld.decode(bytes.fromhex(VERSION_HEX))))
+    links = list(dagcbor.cbor_links(dagcbor.decode(bytes.fromhex(VERSION_HEX))))
     assert links == [CID.parse(MANIFEST_CID)]

@@ -6,8 +6,8 @@ import numpy as np
 
 import nbversion
 from conftest import weights
-from nbversion.car import read_car, write_car
-from nbversion.cid import CID, RAW
+from nbversion.formats.car import read_car, write_car
+from nbversion.formats.cid import CID, RAW
 
 
 def pack_bytes(repo: nbversion.Repo) -> int:

@@ -36,7 +36,7 @@ def flip_byte(repo: nbversion.Repo, cid, at: int = 0) -> None:
 
 
 def leaf_of(repo, version, tensor="embed/table"):
-    from nbversion.unixfs import file_leaves
+    from nbversion.formats.unixfs import file_leaves
 
     entry = repo.manifest(version).by_name()[tensor]
     return file_leaves(entry.data, repo.store.get, repo.store.size)[0][0]

@@ -302,16 +302,3 @@ def test_versions_are_immutable_blocks_and_only_refs_move(repo):
     repo.tag("t", "v1")
     assert repo.store.get(v1.cid) == block
     assert v1.cid.verify(block)
-
-
-def test_the_core_imports_no_notebook_or_framework_package():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, nbversion, nbversion.cli, nbversion.repo, nbversion.packstore, nbversion.car\n"
-        "print(sorted(m for m in ('IPython', 'ipykernel', 'jupyter_server', 'keras', 'tensorflow', 'torch')"
-        " if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

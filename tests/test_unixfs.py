@@ -7,9 +7,9 @@ import json
 import pytest
 
 from conftest import HERE, pattern
-from nbversion.cid import CID, DAG_PB, RAW
+from nbversion.formats.cid import CID, DAG_PB, RAW
 from nbversion.errors import FormatError, InvalidCIDError
-from nbversion.unixfs import CHUNK_SIZE, MAX_LINKS, build_file, decode_node, file_cid, file_leaves
+from nbversion.formats.unixfs import CHUNK_SIZE, MAX_LINKS, build_file, decode_node, file_cid, file_leaves
 
 VECTORS = json.loads((HERE / "fixtures" / "unixfs_cids.json").read_text())["vectors"]
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import StoreFullError
+from ..errors import StoreFullError
 
 
 def connect(path: Path, schema: str) -> sqlite3.Connection:
@@ -21,6 +21,16 @@ def connect(path: Path, schema: str) -> sqlite3.Connection:
     return db
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether SQLite failed because the disk is full (SQLITE_FULL), judged by its error code."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_FULL
+    return str(exc) == "database or disk is full"  # SQLite's own text for SQLITE_FULL (Python 3.10)
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction: all of it is durable on exit, or none of it on any error."""
@@ -31,6 +41,6 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException as exc:
         if db.in_transaction:  # (SQLite has already rolled back after some errors, a full disk among them)
             db.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        if is_disk_full(exc):
             raise StoreFullError(28, f"The disk is full ({exc}); nothing was committed. Free some space and retry.") from exc
         raise

@@ -1,7 +1,8 @@
 """IPython magics: ``%commit_weights``, ``%checkout``, ``%history MODEL`` / ``%nbv_history``, ``%nbversion``.
 
-Thin surfaces over :mod:`nbversion.live` and :class:`nbversion.Repo`: they parse arguments, find
-the model in the user's namespace, add the notebook context, and display the result. Bad input
+Thin surfaces over the kernel session (:mod:`.session`, which uses :mod:`nbversion.live`) and
+:class:`nbversion.Repo`: they parse arguments, find the model in the user's namespace, add the
+notebook context, and display what :mod:`nbversion.present` renders. Bad input
 raises IPython's ``UsageError``, so the user sees one red line instead of a traceback.
 
 IPython's own ``%history`` (input history) keeps working: ours answers only when the first argument
@@ -22,11 +23,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Unicode, observe
 
-from .adapters import adapter_for, adapters
-from .cid import CID
-from .errors import NbversionError
-from .live import HistoryTable, live_matches, metrics_from
-from .repo import Repo
+from .. import present
+from ..errors import NbversionError
+from ..live import is_model, metrics_from, models_in
+from ..repo import CID, Repo
 from .session import KernelSession
 
 
@@ -89,14 +89,7 @@ class NbversionMagics(Magics):
         return self.session.current
 
     def _models_in_namespace(self) -> Dict[str, Any]:
-        found = {}
-        for name, value in self.shell.user_ns.items():
-            if name.startswith("_") or name in ("In", "Out", "exit", "quit", "get_ipython"):
-                continue
-            adapter = adapter_for(value)
-            if adapter is not None and adapter.model_like:
-                found[name] = value
-        return found
+        return models_in(self.shell.user_ns)
 
     def _model(self, name: Optional[str]) -> tuple:
         if name is None:
@@ -170,7 +163,7 @@ class NbversionMagics(Magics):
                 optimizer=optimizer,
             )  # fmt: skip
         )
-        display(report)
+        display(present.commit_view(report))
 
     # -- %checkout -----------------------------------------------------------------------------
 
@@ -187,7 +180,7 @@ class NbversionMagics(Magics):
         if isinstance(optimizer, str):
             optimizer = self.shell.user_ns.get(optimizer) or optimizer
         report = self._run(lambda: self.session.checkout(args.ref, name, model, optimizer=optimizer))
-        print(report)
+        print(present.checkout_text(report))
 
     # -- %history / %nbv_history ---------------------------------------------------------------
 
@@ -205,7 +198,7 @@ class NbversionMagics(Magics):
         if name in self.current:
             return True
         value = self.shell.user_ns.get(name)
-        return value is not None and any(a.handles(value) for a in adapters() if a.model_like)
+        return value is not None and is_model(value)
 
     @magic_arguments()
     @argument("model", nargs="?", help="model variable or model name (default: the only model)")
@@ -238,7 +231,7 @@ class NbversionMagics(Magics):
             versions = self._run(lambda: self.repo.history(name)) if name in self.repo.models() else []
         if current is None and versions:
             current = self._run(lambda: self.repo.head(name)[1])
-        table = HistoryTable(name, versions[: args.n] if args.n else versions, current)
+        table = present.HistoryTable(name, versions[: args.n] if args.n else versions, current)
         if args.output or args.csv:
             frame = table.to_dataframe()
             if args.output:
@@ -275,7 +268,8 @@ class NbversionMagics(Magics):
             obj = self.shell.user_ns.get(name)
             state = "no longer in the namespace"
             if obj is not None:
-                state = "live weights equal it" if self._run(lambda: live_matches(self.repo, obj, name, cid)) else "live weights changed since"
+                same = self._run(lambda: self.session.matches(name, obj, cid))
+                state = "live weights equal it" if same else "live weights changed since"
             branch, _ = self.repo.head(name)
             where = f"on branch {branch}" if branch else "detached"
             lines.append(f"{name}: at {version.label} {version.short} ({where}); {state}")
@@ -291,27 +285,7 @@ class NbversionMagics(Magics):
         model = words[1] if len(words) > 1 else None
         version = self._run(lambda: self.repo.show(words[0], model))
         manifest = self._run(lambda: self.repo.manifest(version))
-        lines = [
-            f"{version.model} {version.label}  {version.cid}",
-            f"parents:   {', '.join(str(p) for p in version.parents) or 'none'}",
-            f"time:      {version.time}   author: {version.author}",
-            f"message:   {version.message}",
-            f"metrics:   {', '.join(f'{k}={v}' for k, v in version.metrics.items()) or 'none'}",
-            f"tags:      {', '.join(version.tags) or 'none'}",
-            f"framework: {version.framework}   software: {', '.join(f'{k} {v}' for k, v in version.software.items())}",
-        ]
-        ctx = version.context
-        if ctx.get("notebook"):
-            lines.append(f"notebook:  {ctx['notebook']}")
-        cell = ctx.get("cell") or {}
-        if cell:
-            cell_id = f" (cell id {cell['id']})" if cell.get("id") else ""
-            lines.append(f"cell:      [{cell.get('execution_count')}]{cell_id}")
-            if cell.get("source"):
-                lines += ["    " + s for s in str(cell["source"]).splitlines()]
-        lines.append(f"tensors:   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
-        lines += [f"    {t.name}  {t.dtype}{list(t.shape)}" for t in manifest.tensors]
-        print("\n".join(lines))
+        print(present.version_text(version, manifest))
 
     def _diff(self, rest: str) -> None:
         words = rest.split()
@@ -319,9 +293,7 @@ class NbversionMagics(Magics):
             raise UsageError("%nbversion diff A B [MODEL]")
         model = words[2] if len(words) == 3 else None
         diffs = self._run(lambda: self.repo.diff(words[0], words[1], model))
-        for d in diffs:
-            extra = f"  l2 {d.l2:.6g}  max abs {d.max_abs:.6g}" if d.l2 is not None else ""
-            print(f"{d.name:<40} {d.status}{extra}")
+        print(present.diff_text(diffs))
 
     def _tag(self, rest: str) -> None:
         words = rest.split()

@@ -1,4 +1,4 @@
-"""Named tensors: what a version stores, checked and put in canonical form.
+"""Named tensors: what a version stores, checked and put in canonical form, and how two differ.
 
 A tensor is kept as its raw C-order, little-endian bytes plus a typed entry (dtype name, shape,
 byte order): the safetensors idea, with no code execution anywhere on the way back. Only plain
@@ -8,11 +8,12 @@ object, string and structured arrays are refused with a clear error.
 
 from __future__ import annotations
 
+import math
 from typing import Any, List, Mapping, Tuple
 
 import numpy as np
 
-from .errors import FormatError, TensorError
+from ..errors import FormatError, TensorError
 
 NUMPY_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -72,3 +73,22 @@ def prepare(tensors: Mapping[str, Any]) -> List[Tuple[str, np.ndarray]]:
     if not tensors:
         raise TensorError("There are no tensors to commit.")
     return [(name, as_tensor(name, tensors[name])) for name in sorted(tensors)]
+
+
+def tensor_bytes(array: np.ndarray) -> memoryview:
+    """The stored bytes of a canonical tensor (see :func:`as_tensor`), without a copy."""
+    return memoryview(array.reshape(-1).view(np.uint8))
+
+
+def difference(a: np.ndarray, b: np.ndarray, step: int = 1 << 20) -> Tuple[float, float]:
+    """L2 norm and max abs of ``b - a``, in float64 slices of ``step`` elements (never a
+    full-size float64 copy)."""
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    wide = np.complex128 if np.iscomplexobj(fa) or np.iscomplexobj(fb) else np.float64
+    total = peak = 0.0
+    for i in range(0, fa.size, step):
+        mag = np.abs(fb[i : i + step].astype(wide) - fa[i : i + step])
+        total += float(np.dot(mag, mag))
+        if mag.size:
+            peak = max(peak, float(mag.max()))
+    return math.sqrt(total), peak

@@ -11,8 +11,8 @@ from typing import Any, Iterator, List
 
 import libipld
 
+from ..errors import FormatError, InvalidCIDError
 from .cid import CID, DAG_CBOR, DAG_PB
-from .errors import FormatError, InvalidCIDError
 from .unixfs import links_of
 
 

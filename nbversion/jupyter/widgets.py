@@ -3,7 +3,8 @@
 
 A list of the model's versions (every branch, newest first, the current one marked), the chosen
 version's details, and **Load into model** / **Compare with current** buttons that do what
-``%checkout`` and ``%nbversion diff`` do. Everything from a version is shown as text or escaped.
+``%checkout`` and ``%nbversion diff`` do. Everything from a version is rendered by
+:mod:`nbversion.present` (escaped). Closing the widget unsubscribes it from the session.
 """
 
 from __future__ import annotations
@@ -13,17 +14,10 @@ from typing import List, Optional
 
 import ipywidgets as widgets
 
-from .cid import CID
-from .errors import NbversionError
+from .. import present
+from ..errors import NbversionError
+from ..repo import CID, Version
 from .session import KernelSession
-from .version import Version
-
-
-def _row_text(v: Version, current: Optional[CID], metric: Optional[str]) -> str:
-    mark = "●" if v.cid == current else "○"
-    tags = f" [{', '.join(v.tags)}]" if v.tags else ""
-    value = f"  {metric}={v.metrics[metric]:.4g}" if metric and metric in v.metrics else ""
-    return f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}"
 
 
 class VersionTree(widgets.VBox):
@@ -43,8 +37,17 @@ class VersionTree(widgets.VBox):
         self.compare_button.on_click(lambda _: self.compare())
         self.list.observe(lambda change: self._show(), names="value")
         super().__init__([self.list, widgets.HBox([self.load_button, self.compare_button]), self.status, self.details])
-        session.on_change(lambda model_name, cid: self.refresh() if model_name == self.model else None)
+        self._unsubscribe = session.on_change(self._on_change)
         self.refresh()
+
+    def _on_change(self, model: str, cid: CID) -> None:
+        if model == self.model:
+            self.refresh()
+
+    def close(self) -> None:
+        """Close the widget and stop listening to the session."""
+        self._unsubscribe()
+        super().close()
 
     @property
     def current(self) -> Optional[CID]:
@@ -56,7 +59,7 @@ class VersionTree(widgets.VBox):
         self.versions = self.session.repo.log(self.model)
         current = self.current
         metric = self.metric or next((m for v in self.versions for m in v.metrics), None)
-        self.list.options = [(_row_text(v, current, metric), str(v.cid)) for v in self.versions]
+        self.list.options = [(present.version_line(v, current, metric), str(v.cid)) for v in self.versions]
         values = [str(v.cid) for v in self.versions]
         self.list.value = selected if selected in values else (str(current) if current and str(current) in values else (values[0] if values else None))
         self._show()
@@ -72,15 +75,7 @@ class VersionTree(widgets.VBox):
         if v is None:
             self.details.value = "<p>No versions yet.</p>"
             return
-        e = html.escape
-        metrics = ", ".join(f"{e(k)}={value:.6g}" for k, value in v.metrics.items()) or "none"
-        cell = v.context.get("cell", {}) if isinstance(v.context, dict) else {}
-        source = f"<pre>{e(str(cell.get('source', '')))}</pre>" if cell.get("source") else ""
-        self.details.value = (
-            f"<b>{e(v.model)} {e(v.label)}</b> <code>{e(str(v.cid))}</code><br>"
-            f"{e(v.time)} by {e(v.author)}<br>message: {e(v.message)}<br>metrics: {metrics}<br>"
-            f"tags: {e(', '.join(v.tags)) or 'none'}{source}"
-        )
+        self.details.value = present.version_html(v)
 
     def _error(self, exc: Exception) -> None:
         self.status.value = f"<span style='color:#c00'>{html.escape(str(exc))}</span>"
@@ -95,7 +90,7 @@ class VersionTree(widgets.VBox):
         except NbversionError as exc:
             self._error(exc)
             return
-        self.status.value = html.escape(repr(report))
+        self.status.value = html.escape(present.checkout_text(report))
 
     def compare(self) -> None:
         """Diff the selected version against the model's current one."""
@@ -107,11 +102,4 @@ class VersionTree(widgets.VBox):
         except NbversionError as exc:
             self._error(exc)
             return
-        rows = "".join(
-            f"<tr><td>{html.escape(d.name)}</td><td>{d.status}</td><td>{'' if d.l2 is None else f'{d.l2:.6g}'}</td>"
-            f"<td>{'' if d.max_abs is None else f'{d.max_abs:.6g}'}</td></tr>"
-            for d in diffs
-        )
-        self.status.value = (
-            "<table><tr><th>tensor</th><th>status</th><th>l2 of change</th><th>max abs change</th></tr>" + rows + "</table>"
-        )
+        self.status.value = present.diff_html(diffs)

@@ -1,9 +1,15 @@
-"""Versions and weight manifests: the two dag-cbor block kinds nbversion writes.
+"""Versions and manifests: the dag-cbor records nbversion writes.
 
-A *manifest* lists a model's tensors, each with its dtype, shape, byte order, size and the CID of
-its bytes as a UnixFS file. A *version* links its parents and its manifest and carries what a
-person wants to know later: model, message, metrics, time, author, framework and software
-versions, an architecture description (data, never code) and an open ``context`` map.
+A *version* links its parents and its manifest and carries what a person wants to know later:
+name (``model``), message, metrics, time, author, framework and software versions, an
+architecture description (data, never code) and an open ``context`` map. Its *kind* says what its
+manifest lists: ``weights`` (a model's named tensors) is the one kind today; another kind (a data
+manifest of files, folders and tables) adds a manifest type to :data:`KINDS` and leaves the
+commit pipeline and its callers as they are. The ``kind`` field is only written for kinds other
+than ``weights``, so the CIDs of weight versions are those of the format's first release.
+
+A *weights manifest* lists tensors, each with its dtype, shape, byte order, size and the CID of
+its bytes as a UnixFS file.
 
 Blocks from strangers are decoded field by field with strict type checks; anything unexpected is
 a :class:`FormatError`, never executed. The encoded form is pinned by tests, since CIDs that users
@@ -14,14 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import ipld
+from ..errors import FormatError, MetadataError
+from . import dagcbor
 from .cid import CID, DAG_CBOR, DAG_PB, RAW
-from .errors import FormatError, MetadataError
 
 VERSION_FORMAT = "nbversion/version@1"
 MANIFEST_FORMAT = "nbversion/manifest@1"
+WEIGHTS = "weights"
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -66,7 +73,8 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Version:
-    """One immutable version of a model's weights. ``cid`` and ``seq``/``tags`` come from the repo."""
+    """One immutable version (of a model's weights, for kind ``weights``). ``cid`` and
+    ``seq``/``tags`` come from the repository, ``stats`` from the commit that made it."""
 
     model: str
     parents: Tuple[CID, ...]
@@ -79,13 +87,16 @@ class Version:
     software: Dict[str, str] = field(default_factory=dict)
     architecture: Any = None
     context: Dict[str, Any] = field(default_factory=dict)
+    kind: str = WEIGHTS
     cid: Optional[CID] = None
     seq: Optional[int] = None
     tags: Tuple[str, ...] = ()
     stats: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)  # set by commit
 
     def to_ipld(self) -> Dict[str, Any]:
+        kind = {} if self.kind == WEIGHTS else {"kind": self.kind}
         return {
+            **kind,
             "format": VERSION_FORMAT,
             "model": self.model,
             "parents": list(self.parents),
@@ -158,7 +169,8 @@ def _expect(obj: Dict[str, Any], key: str, kind, what: str) -> Any:
 
 
 def decode_manifest(block: bytes) -> Manifest:
-    obj = ipld.decode(block)
+    """A weights manifest, checked field by field."""
+    obj = dagcbor.decode(block)
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise FormatError("Not an nbversion weight manifest.")
     entries = []
@@ -168,7 +180,7 @@ def decode_manifest(block: bytes) -> Manifest:
         shape = _expect(item, "shape", list, "manifest entry")
         if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise FormatError("manifest entry: shape must be non-negative integers.")
-        data = ipld.as_cid(item.get("data"), "manifest entry data")
+        data = dagcbor.as_cid(item.get("data"), "manifest entry data")
         if data.codec not in (RAW, DAG_PB):
             raise FormatError("manifest entry data must link a UnixFS file.")
         if item.get("byteorder") != "little":
@@ -186,22 +198,26 @@ def decode_manifest(block: bytes) -> Manifest:
 
 
 def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
-    obj = ipld.decode(block)
+    """A version record, checked field by field."""
+    obj = dagcbor.decode(block)
     if not isinstance(obj, dict) or obj.get("format") != VERSION_FORMAT:
         raise FormatError(f"{cid or 'Block'} is not an nbversion version.")
     what = f"version {cid}" if cid else "version"
-    parents = tuple(ipld.as_cid(p, f"{what} parent") for p in _expect(obj, "parents", list, what))
+    parents = tuple(dagcbor.as_cid(p, f"{what} parent") for p in _expect(obj, "parents", list, what))
     if any(p.codec != DAG_CBOR for p in parents):
         raise FormatError(f"{what}: parents must be dag-cbor versions.")
-    manifest = ipld.as_cid(obj.get("manifest"), f"{what} manifest")
+    manifest = dagcbor.as_cid(obj.get("manifest"), f"{what} manifest")
     metrics = _expect(obj, "metrics", dict, what)
     try:
         metrics = check_metrics(metrics)
         context = check_data(_expect(obj, "context", dict, what), f"{what} context")
         software = check_data(_expect(obj, "software", dict, what), f"{what} software")
         architecture = check_data(obj.get("architecture"), f"{what} architecture")
-    except Exception as exc:
+    except MetadataError as exc:
         raise FormatError(str(exc)) from exc
+    kind = obj.get("kind", WEIGHTS)
+    if kind not in KINDS:
+        raise FormatError(f"{what} is of kind {kind!r}, which this nbversion does not know. Update nbversion.")
     return Version(
         model=_expect(obj, "model", str, what),
         parents=parents,
@@ -214,5 +230,10 @@ def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
         software=software,
         architecture=architecture,
         context=context,
+        kind=kind,
         cid=cid,
     )
+
+
+#: What each kind of version's manifest decodes to. A new kind registers its decoder here.
+KINDS: Dict[str, Callable[[bytes], Any]] = {WEIGHTS: decode_manifest}

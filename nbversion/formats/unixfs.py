@@ -13,32 +13,21 @@ strict, and pinned by fixtures from an independent implementation (``tests/fixtu
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .cid import CID, DAG_PB, RAW, varint
-from .errors import FormatError
+from ..errors import FormatError
+from ..pool import workers
+from .cid import CID, DAG_PB, RAW, Buffer, read_varint, varint
 
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 GROUP = 16  # chunks hashed per task (4 MiB): large enough that thread hand-offs cost nothing
 MAX_DEPTH = 16  # 174**16 chunks is far beyond any file; deeper trees are rejected as hostile
 
-Buffer = Union[bytes, bytearray, memoryview]
 PutBlock = Callable[[CID, Buffer], None]
 
 _UNIXFS_FILE = 2
-_pool: Optional[ThreadPoolExecutor] = None
-
-
-def hash_pool() -> ThreadPoolExecutor:
-    """The shared thread pool that hashes chunks (one thread per core)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nbversion-hash")
-    return _pool
 
 
 @dataclass(frozen=True)
@@ -53,30 +42,17 @@ class FileLink:
 # -- protobuf, the few wire forms dag-pb and UnixFS use ------------------------------------------
 
 
-def _readvarint(buf: bytes, pos: int) -> Tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise FormatError("Truncated or oversized varint in a dag-pb block.")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
 def _fields(buf: bytes) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
     """Yield (field number, wire type, value) for varint (0) and length-delimited (2) fields."""
     pos = 0
     while pos < len(buf):
-        key, pos = _readvarint(buf, pos)
+        key, pos = read_varint(buf, pos)
         field, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _readvarint(buf, pos)
+            value, pos = read_varint(buf, pos)
             yield field, wire, value
         elif wire == 2:
-            length, pos = _readvarint(buf, pos)
+            length, pos = read_varint(buf, pos)
             if pos + length > len(buf):
                 raise FormatError("Truncated field in a dag-pb block.")
             yield field, wire, bytes(buf[pos : pos + length])
@@ -179,7 +155,7 @@ def build_files(
     for index, data in enumerate(buffers):
         views = chunk_views(data)
         tasks += [(index, views[i : i + GROUP]) for i in range(0, len(views), GROUP)]
-    hashed = hash_pool().map(_hash_task, tasks) if len(tasks) > 1 else map(_hash_task, tasks)
+    hashed = workers().map(_hash_task, tasks) if len(tasks) > 1 else map(_hash_task, tasks)
     levels: List[List[FileLink]] = [[] for _ in buffers]
     for index, leaves in hashed:
         if put_many is not None:

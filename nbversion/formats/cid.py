@@ -8,11 +8,13 @@ and CIDv0 (``Qm...``) for dag-pb, and always compares by value, never by text.
 from __future__ import annotations
 
 import hashlib
-from typing import Union
+from typing import Tuple, Union
 
 import libipld
 
-from .errors import InvalidCIDError
+from ..errors import FormatError, InvalidCIDError
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 RAW = 0x55
 DAG_PB = 0x70
@@ -36,6 +38,20 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
+def read_varint(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
+    """The unsigned LEB128 varint at ``buf[pos:]`` and the position after it (at most 64 bits)."""
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise FormatError("Truncated or oversized varint.")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
 class CID:
     """A CIDv1 with a sha2-256 multihash (CIDv0 is read and turned into its v1 twin)."""
 
@@ -51,7 +67,7 @@ class CID:
         self._bytes = b"\x01" + varint(codec) + _SHA256_PREFIX + self.digest
 
     @classmethod
-    def hash(cls, codec: int, data: Union[bytes, bytearray, memoryview]) -> "CID":
+    def hash(cls, codec: int, data: Buffer) -> "CID":
         """The CID of ``data`` under ``codec`` (sha2-256)."""
         return cls(codec, hashlib.sha256(data).digest())
 
@@ -106,7 +122,7 @@ class CID:
     def __hash__(self) -> int:
         return hash(self._bytes)
 
-    def verify(self, data: Union[bytes, bytearray, memoryview]) -> bool:
+    def verify(self, data: Buffer) -> bool:
         """Whether ``data`` hashes to this CID."""
         return hashlib.sha256(data).digest() == self.digest
 

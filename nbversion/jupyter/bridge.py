@@ -9,20 +9,29 @@ The kernel opens a comm with target ``nbversion`` when the extension loads. Prot
 * replies: ``{"protocol": 1, "id": N, "ok": true, "result": ...}`` or
   ``{"protocol": 1, "id": N, "ok": false, "error": {"type", "message"}}``
 
-Every request gets a reply; errors of our own become structured errors the panel shows as they
-are. :meth:`Bridge.handle` is plain Python, testable without a kernel.
+Every request gets a reply: errors of our own become structured errors the panel shows as they
+are; anything else is a bug in nbversion, logged with its traceback and answered as an
+``InternalError`` (so the panel never waits forever, and a bug never poses as a user's mistake).
+:meth:`Bridge.handle` is plain Python, testable without a kernel.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import logging
+from typing import Any, Callable, Dict, Optional
 
-from .cid import CID
-from .errors import NbversionError
-from .serialize import PROTOCOL, diff_json, history_json
+from .. import present
+from ..errors import NbversionError
+from ..present import PROTOCOL
+from ..repo import CID
 from .session import KernelSession
 
 TARGET = "nbversion"
+log = logging.getLogger(__name__)
+
+
+class RequestError(NbversionError, ValueError):
+    """A request from the panel is malformed (a field missing or of the wrong type)."""
 
 
 class Bridge:
@@ -31,7 +40,7 @@ class Bridge:
     def __init__(self, session: KernelSession) -> None:
         self.session = session
         self.comm: Any = None
-        session.on_change(self._announce)
+        self.unsubscribe: Callable[[], None] = session.on_change(self._announce)
 
     def open(self) -> None:
         """Open the comm (the panel registers the target on each notebook's kernel)."""
@@ -62,42 +71,39 @@ class Bridge:
             if handler is None:
                 raise NbversionError(f"Unknown request {op!r}.")
             result = handler(request)
-        except (NbversionError, KeyError, TypeError, ValueError) as exc:
-            return {
-                "protocol": PROTOCOL,
-                "id": request_id,
-                "ok": False,
-                "error": {"type": type(exc).__name__, "message": str(exc)},
-            }
+        except NbversionError as exc:
+            return {"protocol": PROTOCOL, "id": request_id, "ok": False, "error": present.error_json(exc)}
+        except Exception as exc:  # a bug of ours: still answer, and say it is one
+            log.exception("nbversion: the panel's %r request failed", request.get("op") if isinstance(request, dict) else None)
+            error = {"type": "InternalError", "message": f"nbversion hit a bug ({type(exc).__name__}: {exc}); see the kernel's log."}
+            return {"protocol": PROTOCOL, "id": request_id, "ok": False, "error": error}
         return {"protocol": PROTOCOL, "id": request_id, "ok": True, "result": result}
 
     def _op_list(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        out = history_json(self.session.repo)
+        out = present.history_json(self.session.repo)
         out["current"] = {name: str(cid) for name, cid in self.session.current.items()}
         return out
 
     def _op_checkout(self, request: Dict[str, Any]) -> Dict[str, Any]:
         model = _text(request, "model")
         report = self.session.checkout(_text(request, "ref"), model)
-        return {
-            "model": model,
-            "cid": str(report.version.cid),
-            "label": report.version.label,
-            "replaced": report.replaced,
-            "max_abs_change": report.max_abs_change,
-        }
+        return present.checkout_json(report)
 
     def _op_diff(self, request: Dict[str, Any]) -> Any:
-        diffs = self.session.repo.diff(_text(request, "a"), _text(request, "b"), request.get("model"))
-        return [diff_json(d) for d in diffs]
+        diffs = self.session.repo.diff(_text(request, "a"), _text(request, "b"), _text(request, "model", optional=True))
+        return [present.diff_json(d) for d in diffs]
 
     def _op_tag(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        cid = self.session.repo.tag(_text(request, "name"), _text(request, "ref"), request.get("model"))
-        return {"name": request["name"], "cid": str(cid)}
+        name = _text(request, "name")
+        cid = self.session.repo.tag(name, _text(request, "ref"), _text(request, "model", optional=True))
+        return {"name": name, "cid": str(cid)}
 
 
-def _text(request: Dict[str, Any], key: str) -> str:
+def _text(request: Dict[str, Any], key: str, optional: bool = False) -> Any:
+    """The request's text field ``key`` (None when ``optional`` and absent), or :class:`RequestError`."""
     value = request.get(key)
+    if optional and value is None:
+        return None
     if not isinstance(value, str) or not value:
-        raise NbversionError(f"The request needs a {key!r}.")
+        raise RequestError(f"The request needs a {key!r} as text.")
     return value

@@ -10,35 +10,33 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterable, Iterator, List, Tuple
 
-from . import ipld
-from .cid import CID, varint
-from .errors import CarError, FormatError, InvalidCIDError
+from ..errors import CarError, FormatError, InvalidCIDError
+from . import dagcbor
+from .cid import CID, read_varint, varint
 
 MAX_SECTION = 8 << 20  # IPFS blocks are at most 2 MiB in practice; anything larger is hostile
 
 
 def _readvarint(stream: BinaryIO) -> int | None:
     """A varint from ``stream``, or None at a clean end of file."""
-    result = shift = 0
-    first = True
+    raw = bytearray()
     while True:
         byte = stream.read(1)
         if not byte:
-            if first:
+            if not raw:
                 return None
             raise CarError("The CAR file is truncated (it ends inside a length prefix).")
-        first = False
-        result |= (byte[0] & 0x7F) << shift
+        raw += byte
         if not byte[0] & 0x80:
-            return result
-        shift += 7
-        if shift > 63:
+            break
+        if len(raw) > 9:
             raise CarError("The CAR file has an oversized length prefix.")
+    return read_varint(raw)[0]
 
 
 def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, bytes]]) -> int:
     """Write a CAR v1 with ``roots`` and ``blocks`` to ``stream``; returns the bytes written."""
-    header = ipld.encode({"roots": list(roots), "version": 1})
+    header = dagcbor.encode({"roots": list(roots), "version": 1})
     written = stream.write(varint(len(header)) + header)
     for cid, block in blocks:
         raw = bytes(cid)
@@ -60,18 +58,12 @@ def _split_cid(section: bytes) -> Tuple[CID, bytes]:
     # CIDv1: version, codec, hash code and digest length are varints; then the digest.
     pos = 0
     values = []
-    for _ in range(4):
-        value = shift = 0
-        while True:
-            if pos >= len(section):
-                raise CarError("A CAR section ends inside its CID.")
-            byte = section[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-        values.append(value)
+    try:
+        for _ in range(4):
+            value, pos = read_varint(section, pos)
+            values.append(value)
+    except FormatError:
+        raise CarError("A CAR section ends inside its CID.") from None
     end = pos + values[3]
     if end > len(section):
         raise CarError("A CAR section ends inside its CID.")
@@ -89,13 +81,13 @@ def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
     if length > MAX_SECTION:
         raise CarError("The CAR header is implausibly large; this is not a CAR file.")
     try:
-        header = ipld.decode(_read_exact(stream, length))
+        header = dagcbor.decode(_read_exact(stream, length))
     except FormatError as exc:
         raise CarError(f"The CAR header is not valid dag-cbor: {exc}") from exc
     if not isinstance(header, dict) or header.get("version") != 1 or not isinstance(header.get("roots"), list):
         raise CarError("Only CAR version 1 files with a roots list are supported.")
     try:
-        roots = [ipld.as_cid(r, "A CAR root") for r in header["roots"]]
+        roots = [dagcbor.as_cid(r, "A CAR root") for r in header["roots"]]
     except FormatError as exc:
         raise CarError(str(exc)) from exc
 

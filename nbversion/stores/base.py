@@ -1,21 +1,20 @@
-"""The block store interface every back-end implements, and the registry that finds back-ends.
+"""The block store interface every back-end implements.
 
 A block store maps CIDs to bytes. Writes go through a :class:`BlockWriter`: blocks handed to it
 become durable, and visible to readers, only when the writer closes without error; an error
 (or a crash) leaves the store as it was. Every read is checked against the block's hash.
 
-Back-ends register under the ``nbversion.stores`` entry-point group (``local`` is built in).
+Back-ends are found by name through :mod:`nbversion.stores.registry`.
 """
 
 from __future__ import annotations
 
 import abc
-from importlib.metadata import entry_points
-from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Type
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .cid import CID
-from .errors import NbversionError
-from .unixfs import Buffer
+from ..errors import NbversionError
+from ..formats.cid import CID, Buffer
 
 
 class BlockWriter(abc.ABC):
@@ -57,8 +56,8 @@ class BlockWriter(abc.ABC):
             self.abort()
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Make every put block durable and visible."""
+    def commit(self, keep: Optional[Set[CID]] = None) -> None:
+        """Make every put block (only those in ``keep``, if given) durable and visible."""
 
     @abc.abstractmethod
     def abort(self) -> None:
@@ -67,6 +66,11 @@ class BlockWriter(abc.ABC):
 
 class BlockStore(abc.ABC):
     """Content-addressed block storage."""
+
+    @classmethod
+    def open(cls, location: Path, **options: Any) -> "BlockStore":
+        """The store kept at ``location`` (a repository's ``blocks/`` folder), created if new."""
+        return cls(location, **options)  # type: ignore[call-arg]
 
     @abc.abstractmethod
     def has(self, cid: CID) -> bool:
@@ -114,21 +118,3 @@ class BlockStore(abc.ABC):
 
     def close(self) -> None:
         """Release files and connections."""
-
-
-_BUILTIN: Dict[str, str] = {"local": "nbversion.packstore:PackStore"}
-
-
-def store_class(name: str) -> Type[BlockStore]:
-    """The block store class registered as ``name`` (built in, or an ``nbversion.stores`` entry point)."""
-    target = _BUILTIN.get(name)
-    if target is None:
-        found = [ep for ep in entry_points(group="nbversion.stores") if ep.name == name]
-        if not found:
-            known = sorted(set(_BUILTIN) | {ep.name for ep in entry_points(group="nbversion.stores")})
-            raise NbversionError(f"Unknown block store {name!r}. Known stores: {', '.join(known)}.")
-        return found[0].load()
-    module, _, attr = target.partition(":")
-    import importlib
-
-    return getattr(importlib.import_module(module), attr)

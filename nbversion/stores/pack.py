@@ -33,11 +33,11 @@ try:  # POSIX advisory locks; elsewhere every writer gets a fresh pack
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .cid import CID
-from .errors import BlockNotFoundError, CorruptBlockError, NbversionError, StoreFullError
+from ..errors import BlockNotFoundError, CorruptBlockError, NbversionError, StoreFullError
+from ..formats.cid import CID, Buffer
+from ..pool import workers
+from .base import BlockStore, BlockWriter
 from .sqlite import connect, transaction
-from .store import BlockStore, BlockWriter, Buffer
-from .unixfs import hash_pool
 
 PACK_LIMIT = 1 << 30  # start a new pack once the current one holds 1 GiB
 FLUSH_EVERY = 16 << 20  # while appending, start a background fdatasync every 16 MiB
@@ -216,7 +216,7 @@ class PackStore(BlockStore):
         if len(runs) == 1:
             read_run(runs[0])
         else:
-            for _ in hash_pool().map(read_run, runs):
+            for _ in workers().map(read_run, runs):
                 pass
 
     def cids(self) -> Iterator[CID]:
@@ -284,7 +284,7 @@ class PackStore(BlockStore):
         missing: List[CID] = []
         for i in range(0, len(rows), 256):
             batch = rows[i : i + 256]
-            for (state, cid), row in zip(hash_pool().map(check, batch), batch):
+            for (state, cid), row in zip(workers().map(check, batch), batch):
                 if state == "corrupt":
                     corrupt.append(cid)
                 elif state == "missing":

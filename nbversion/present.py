@@ -1,0 +1,369 @@
+"""Presentation: the one place that renders versions, histories, diffs and reports as text, HTML
+and JSON, for every surface (CLI, magics, widgets, REST routes, the panel's comm).
+
+Everything a version holds came from a person, possibly a stranger, so HTML output escapes every
+value. JSON views are the panel's protocol (:data:`PROTOCOL`); the shell's ``--json`` uses them too.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+from .formats.cid import CID
+from .live import CheckoutReport, CommitReport
+from .repo import FsckReport, Manifest, TensorDiff, Version
+
+if TYPE_CHECKING:
+    from .repo import Repo
+
+PROTOCOL = 1
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Something to show: plain text for terminals, HTML for notebooks (IPython picks one)."""
+
+    text: str
+    html: str = ""
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> Optional[str]:
+        return self.html or None
+
+
+# -- small pieces --------------------------------------------------------------------------------
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Rows as left-aligned text columns under ``header``."""
+    widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def html_table(rows: Sequence[Sequence[str]], header: Sequence[str], css_class: str = "") -> str:
+    """Rows as an HTML table, every cell escaped."""
+    e = html.escape
+    head = "".join(f"<th style='text-align:left'>{e(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table class='{e(css_class)}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def number(value: Optional[float]) -> str:
+    """A metric or a norm, short: 6 significant digits for floats, integers as they are."""
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def size(n: float) -> str:
+    """A byte count for people: 512 B, 3.2 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def when(v: Version) -> str:
+    """The version's UTC time to the second, for tables."""
+    return v.time[:19].replace("T", " ")
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+def version_json(v: Version) -> Dict[str, Any]:
+    """A version as JSON data (CIDs as base32 text)."""
+    return {
+        "cid": str(v.cid),
+        "model": v.model,
+        "kind": v.kind,
+        "seq": v.seq,
+        "label": v.label,
+        "parents": [str(p) for p in v.parents],
+        "manifest": str(v.manifest),
+        "message": v.message,
+        "metrics": v.metrics,
+        "time": v.time,
+        "author": v.author,
+        "framework": v.framework,
+        "software": v.software,
+        "architecture": v.architecture,
+        "context": v.context,
+        "tags": list(v.tags),
+    }
+
+
+def version_detail_json(v: Version, manifest: Manifest) -> Dict[str, Any]:
+    """A version with its tensors' names, dtypes, shapes, sizes and CIDs."""
+    out = version_json(v)
+    out["tensors"] = [
+        {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "size": t.size, "cid": str(t.data)}
+        for t in manifest.tensors
+    ]
+    return out
+
+
+def version_text(v: Version, manifest: Manifest) -> str:
+    """Everything a version records, for a terminal or a cell's output."""
+    lines = [
+        f"{v.model} {v.label}  {v.cid}",
+        f"parents:   {', '.join(str(p) for p in v.parents) or 'none (first version)'}",
+        f"time:      {v.time}   author: {v.author}",
+        f"message:   {v.message}",
+        f"metrics:   {', '.join(f'{k}={number(x)}' for k, x in v.metrics.items()) or 'none'}",
+        f"tags:      {', '.join(v.tags) or 'none'}",
+        f"framework: {v.framework}   software: {', '.join(f'{k} {x}' for k, x in v.software.items())}",
+    ]
+    context = dict(v.context)
+    if context.get("notebook"):
+        lines.append(f"notebook:  {context.pop('notebook')}")
+    cell = context.pop("cell", None) or {}
+    if isinstance(cell, dict) and cell:
+        cell_id = f" (cell id {cell['id']})" if cell.get("id") else ""
+        lines.append(f"cell:      [{cell.get('execution_count')}]{cell_id}")
+        lines += ["    " + s for s in str(cell.get("source", "")).splitlines()]
+    lines += [f"context:   {key}: {json.dumps(value)}" for key, value in context.items()]
+    lines.append(f"tensors:   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
+    rows = [[t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar", f"{t.size:,}", str(t.data)] for t in manifest.tensors]
+    return "\n".join(lines) + "\n\n" + table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
+
+
+def version_html(v: Version) -> str:
+    """A version's summary as HTML (the inline widget's details pane)."""
+    e = html.escape
+    metrics = ", ".join(f"{e(k)}={number(x)}" for k, x in v.metrics.items()) or "none"
+    cell = v.context.get("cell", {}) if isinstance(v.context, dict) else {}
+    source = f"<pre>{e(str(cell.get('source', '')))}</pre>" if isinstance(cell, dict) and cell.get("source") else ""
+    return (
+        f"<b>{e(v.model)} {e(v.label)}</b> <code>{e(str(v.cid))}</code><br>"
+        f"{e(v.time)} by {e(v.author)}<br>message: {e(v.message)}<br>metrics: {metrics}<br>"
+        f"tags: {e(', '.join(v.tags)) or 'none'}{source}"
+    )
+
+
+def version_line(v: Version, current: Optional[CID], metric: Optional[str]) -> str:
+    """One line per version for lists: current mark, label, short CID, message, tags, a metric."""
+    mark = "●" if v.cid == current else "○"
+    tags = f" [{', '.join(v.tags)}]" if v.tags else ""
+    value = f"  {metric}={v.metrics[metric]:.4g}" if metric and metric in v.metrics else ""
+    return f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}"
+
+
+# -- histories -----------------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryTable:
+    """Versions as a table, one column per metric: text, HTML (``%history``) and a DataFrame (``-o``).
+
+    ``current`` is marked with ``*``; ``with_model`` adds a model column (the shell's ``log``)."""
+
+    model: Optional[str]
+    versions: List[Version]
+    current: Optional[CID] = None
+    with_model: bool = False
+    metric_names: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.metric_names:
+            self.metric_names = sorted({m for v in self.versions for m in v.metrics})
+
+    def header(self) -> List[str]:
+        return ["model"] * self.with_model + ["version", "cid", "time (UTC)", "message", "tags"] + self.metric_names
+
+    def cells(self, v: Version) -> List[str]:
+        label = v.label if self.current is None else ("* " if v.cid == self.current else "  ") + v.label
+        return [v.model] * self.with_model + [label, v.short, when(v), v.message, ", ".join(v.tags)] + [
+            number(v.metrics.get(m)) for m in self.metric_names
+        ]
+
+    def _empty(self) -> str:
+        return f"No versions of {self.model!r} yet." if self.model else "No versions yet."
+
+    def __repr__(self) -> str:
+        if not self.versions:
+            return self._empty()
+        return table([self.cells(v) for v in self.versions], self.header())
+
+    def _repr_html_(self) -> str:
+        if not self.versions:
+            return f"<p>{html.escape(self._empty())}</p>"
+        return html_table([self.cells(v) for v in self.versions], self.header(), "nbversion-history")
+
+    def rows(self) -> List[Dict[str, Any]]:
+        """One dict per version: version, cid, time, message, tags, parents, current, then metrics."""
+        out = []
+        for v in self.versions:
+            row: Dict[str, Any] = {
+                "version": v.label, "cid": str(v.cid), "time": v.time, "message": v.message,
+                "tags": ", ".join(v.tags), "parents": ", ".join(str(p) for p in v.parents),
+                "current": v.cid == self.current,
+            }  # fmt: skip
+            row.update({(m if m not in row else f"metric:{m}"): x for m, x in v.metrics.items()})
+            out.append(row)
+        return out
+
+    def to_dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+
+def history_json(repo: Optional["Repo"]) -> Dict[str, Any]:
+    """Every version of every model, newest first, with each model's HEAD, branches and the tags.
+
+    The architecture (which can be large) is left out of the listing; ``version_detail_json`` has it.
+    """
+    if repo is None or not repo.exists:
+        return {"protocol": PROTOCOL, "repo": str(repo.path) if repo else None, "models": {}, "tags": {}, "versions": []}
+    models: Dict[str, Any] = {}
+    for model in repo.models():
+        branch, head = repo.head(model)
+        models[model] = {
+            "head": str(head) if head else None,
+            "branch": branch,
+            "branches": {name.split("/", 1)[1]: str(cid) for name, cid in repo.branches(model).items()},
+        }
+    versions = []
+    for v in repo.log():
+        item = version_json(v)
+        del item["architecture"]
+        versions.append(item)
+    return {
+        "protocol": PROTOCOL,
+        "repo": str(repo.path),
+        "models": models,
+        "tags": {name: str(cid) for name, cid in repo.tags().items()},
+        "versions": versions,
+        "fingerprint": repo.fingerprint(),
+    }
+
+
+def unchanged_json(fingerprint: str) -> Dict[str, Any]:
+    """The answer to a poll when nothing changed since ``fingerprint``."""
+    return {"protocol": PROTOCOL, "unchanged": True, "fingerprint": fingerprint}
+
+
+# -- diffs ---------------------------------------------------------------------------------------
+
+
+def diff_json(d: TensorDiff) -> Dict[str, Any]:
+    return {
+        "name": d.name,
+        "status": d.status,
+        "shape_a": list(d.shape_a) if d.shape_a is not None else None,
+        "shape_b": list(d.shape_b) if d.shape_b is not None else None,
+        "l2": d.l2,
+        "max_abs": d.max_abs,
+    }
+
+
+_DIFF_HEADER = ["tensor", "status", "l2 of change", "max abs change"]
+
+
+def _diff_rows(diffs: Sequence[TensorDiff]) -> List[List[str]]:
+    return [[d.name, d.status, number(d.l2), number(d.max_abs)] for d in diffs]
+
+
+def diff_text(diffs: Sequence[TensorDiff]) -> str:
+    return table(_diff_rows(diffs), _DIFF_HEADER)
+
+
+def diff_html(diffs: Sequence[TensorDiff]) -> str:
+    return html_table(_diff_rows(diffs), _DIFF_HEADER, "nbversion-diff")
+
+
+def diff_view(diffs: Sequence[TensorDiff]) -> Rendered:
+    return Rendered(diff_text(diffs), diff_html(diffs))
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+def _commit_fields(report: CommitReport) -> List[List[str]]:
+    s = report.version.stats or {}
+    parent = f"{report.parent.label} {report.parent.short}" if report.parent else "none (first version)"
+    fields = [
+        ["version", f"{report.model} {report.version.label}"],
+        ["cid", str(report.version.cid)],
+        ["parent", parent],
+        ["tensors", f"{s.get('new_tensors', 0)} new, {s.get('reused_tensors', 0)} reused"],
+        ["written", f"{size(s.get('bytes_written', 0))} (tensors: {size(s.get('bytes', 0))})"],
+        ["time", f"{s.get('seconds', 0.0):.2f} s"],
+    ]
+    return fields + ([["tags", ", ".join(report.version.tags)]] if report.version.tags else [])
+
+
+def commit_view(report: CommitReport) -> Rendered:
+    """What ``%commit_weights`` did."""
+    fields = _commit_fields(report)
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+        for k, v in fields
+    )
+    text = "Committed " + "  ".join(f"{k}: {v}" for k, v in fields)
+    return Rendered(text, f"<table class='nbversion-commit'>{rows}</table>")
+
+
+def checkout_text(report: CheckoutReport) -> str:
+    """What ``%checkout`` did: the version now in the model and what changed."""
+    v = report.version
+    text = (
+        f"{report.model} is now at {v.label} ({v.cid}): {report.replaced} tensors replaced, "
+        f"{report.unchanged} already equal, max abs change {report.max_abs_change:.6g}"
+    )
+    if report.by_position:
+        text += " (tensor names differ from the version's, matched by position)"
+    if report.optimizer:
+        text += "; optimizer state restored"
+    return text
+
+
+def checkout_json(report: CheckoutReport) -> Dict[str, Any]:
+    return {
+        "model": report.model,
+        "cid": str(report.version.cid),
+        "label": report.version.label,
+        "replaced": report.replaced,
+        "unchanged": report.unchanged,
+        "max_abs_change": report.max_abs_change,
+    }
+
+
+def fsck_json(report: FsckReport) -> Dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "blocks_checked": report.blocks_checked,
+        "versions_checked": report.versions_checked,
+        "corrupt": {str(c): u for c, u in report.corrupt.items()},
+        "missing": {str(c): u for c, u in report.missing.items()},
+        "problems": report.problems,
+    }
+
+
+def fsck_text(report: FsckReport) -> str:
+    lines = [f"Checked {report.blocks_checked} blocks and {report.versions_checked} versions."]
+    for title, bad in (("corrupt", report.corrupt), ("missing", report.missing)):
+        for cid, users in bad.items():
+            lines.append(f"{title} block {cid}: used by {', '.join(users) or 'no version'}")
+    lines += [f"problem: {p}" for p in report.problems]
+    lines.append("Repository is healthy." if report.ok else "Repository has problems (see above).")
+    return "\n".join(lines)
+
+
+def error_json(exc: BaseException) -> Dict[str, Any]:
+    """An error as the panel shows it: its type and its message."""
+    return {"type": type(exc).__name__, "message": str(exc)}

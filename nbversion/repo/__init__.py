@@ -1,0 +1,108 @@
+"""The repository: versions, the refs that point at them, and the verbs on them.
+
+A repository is a ``.nbversion/`` directory holding a block store (``blocks/``) and an index
+(``index.sqlite``, :mod:`.index`) of versions and refs. :class:`Repo` is a table of contents:
+each verb is a function in a module of its own, taking the repository first (as DVC's ``Repo``
+does), bound here as a method.
+
+=================  ==============================================================
+module             verbs
+=================  ==============================================================
+``refs``           resolve, models, tags, branches, head, fingerprint
+``commit``         commit (and ``record``, the pipeline every kind goes through)
+``checkout``       checkout (moves a model's HEAD)
+``tag``            tag, untag
+``read``           version, show, manifest, load, read_tensors
+``log``            history, log
+``diff``           diff
+``transfer``       export_car, import_car
+``maintenance``    fsck, gc
+``files``          cat (and file_cid, tensor_cid)
+``dag``            version_blocks
+=================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from ..formats.cid import CID
+from ..formats.records import Manifest, TensorEntry, Version
+from ..stores.base import BlockStore
+from ..stores.registry import DEFAULT, open_store
+from .diff import TensorDiff
+from .discovery import find_repo_dir
+from .files import file_cid, tensor_cid
+from .index import Index
+from .maintenance import FsckReport
+from .read import LazyTensors
+
+__all__ = [
+    "CID", "FsckReport", "LazyTensors", "Manifest", "Repo", "TensorDiff", "TensorEntry", "Version",
+    "file_cid", "find_repo_dir", "tensor_cid",
+]  # fmt: skip
+
+
+class Repo:
+    """A repository of versions. ``Repo()`` finds or (on first commit) creates ``./.nbversion``."""
+
+    from .checkout import checkout
+    from .commit import commit
+    from .dag import version_blocks
+    from .diff import diff
+    from .files import cat
+    from .log import history, log
+    from .maintenance import fsck, gc
+    from .read import load, manifest, read_tensors, show, version
+    from .refs import branches, fingerprint, head, models, resolve, tags
+    from .tag import tag, untag
+    from .transfer import export_car, import_car
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike, None] = None,
+        *,
+        verify: Optional[str] = None,
+        store: Union[BlockStore, str] = DEFAULT,
+    ) -> None:
+        """``path``: the repository directory (default: :func:`find_repo_dir`). ``verify``: how the
+        embedded store checks reads ('checksum' or 'sha256'). ``store``: a block store, or the
+        name of a registered back-end to keep blocks in (the index and refs stay under ``path``)."""
+        self.path = Path(path).expanduser().resolve() if path is not None else find_repo_dir()
+        self.index = Index(self.path)
+        self._store_name = store if isinstance(store, str) else None
+        self._store: Optional[BlockStore] = None if isinstance(store, str) else store
+        self._verify = verify
+
+    def __repr__(self) -> str:
+        return f"Repo('{self.path}')"
+
+    @property
+    def exists(self) -> bool:
+        """Whether the repository has been created (by a first commit or import)."""
+        return self.index.exists
+
+    @property
+    def store(self) -> BlockStore:
+        """The block store (opened on first use)."""
+        if self._store is None:
+            assert self._store_name is not None
+            options: dict[str, Any] = {"verify": self._verify} if self._verify else {}
+            self._store = open_store(self._store_name, self.path / "blocks", **options)
+        return self._store
+
+    def close(self) -> None:
+        """Release the index and the block store (a closed Repo reopens them on next use)."""
+        self.index.close()
+        if self._store is not None:
+            self._store.close()
+            if self._store_name is not None:
+                self._store = None
+
+    def __enter__(self) -> "Repo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""``commit``: store content as a new version and move its branch (and any tags) to it.
+
+The pipeline is the same for every kind of version: validate everything, then under the
+repository lock write the content's blocks and the version record through one block writer
+(durable when it closes), and only then index the version and move its refs in one
+transaction. A crash or an error at any point leaves the repository as it was. Each kind brings
+only a :data:`ContentWriter` (weights: :func:`write_weights`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import MetadataError, RefError
+from ..formats import dagcbor
+from ..formats.cid import CID, DAG_CBOR
+from ..formats.names import check_name
+from ..formats.records import WEIGHTS, Manifest, TensorEntry, Version, check_data, check_metrics
+from ..formats.tensors import dtype_name, prepare, tensor_bytes
+from ..formats.unixfs import build_files
+from ..stores.base import BlockWriter
+from .refs import DEFAULT_BRANCH, branch_tips, head, resolve
+
+if TYPE_CHECKING:
+    from . import Repo
+
+Progress = Optional[Callable[[int], None]]
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a content writer stored: the manifest's CID and counts for the commit's report."""
+
+    manifest: CID
+    stats: Dict[str, int]
+
+
+ContentWriter = Callable[[BlockWriter], Content]
+
+
+def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = None) -> ContentWriter:
+    """The content writer of a weights version: each tensor a UnixFS file, then the manifest."""
+
+    def write(writer: BlockWriter) -> Content:
+        roots = build_files([tensor_bytes(array) for _, array in items], writer.put, writer.put_many, progress)
+        entries = [
+            TensorEntry(name, dtype_name(array.dtype), tuple(array.shape), array.nbytes, root.cid)
+            for (name, array), root in zip(items, roots)
+        ]
+        new = sum(writer.is_new(root.cid) for root in roots)
+        manifest = Manifest(tuple(entries))
+        block = dagcbor.encode(manifest.to_ipld())
+        cid = CID.hash(DAG_CBOR, block)
+        writer.put(cid, block)
+        return Content(cid, {"tensors": len(entries), "new_tensors": new, "reused_tensors": len(entries) - new,
+                             "bytes": manifest.nbytes})  # fmt: skip
+
+    return write
+
+
+def commit(
+    repo: "Repo",
+    tensors: Mapping[str, Any],
+    model: str,
+    message: str = "",
+    metrics: Optional[Mapping[str, float]] = None,
+    *,
+    parents: Optional[Sequence[Union[str, CID]]] = None,
+    branch: Optional[str] = None,
+    tag: Optional[str] = None,
+    author: Optional[str] = None,
+    framework: str = "numpy",
+    software: Optional[Mapping[str, str]] = None,
+    architecture: Any = None,
+    context: Optional[Mapping[str, Any]] = None,
+    progress: Progress = None,
+) -> Version:
+    """Store ``tensors`` as a new version of ``model`` and move its branch to it.
+
+    The parent is the model's current version unless ``parents`` says otherwise. ``tag`` names
+    the new version in the same transaction (a tag that is taken refuses the commit before
+    anything is written). Everything is validated before anything is written; blocks are durable
+    before any ref moves.
+    """
+    items = prepare(tensors)
+    return record(
+        repo, model, WEIGHTS, write_weights(items, progress), message, metrics,
+        parents=parents, branch=branch, tag=tag, author=author, framework=framework, software=software,
+        architecture=architecture, context=context,
+    )  # fmt: skip
+
+
+def record(
+    repo: "Repo",
+    name: str,
+    kind: str,
+    content: ContentWriter,
+    message: str = "",
+    metrics: Optional[Mapping[str, float]] = None,
+    *,
+    parents: Optional[Sequence[Union[str, CID]]] = None,
+    branch: Optional[str] = None,
+    tag: Optional[str] = None,
+    author: Optional[str] = None,
+    framework: str = "",
+    software: Optional[Mapping[str, str]] = None,
+    architecture: Any = None,
+    context: Optional[Mapping[str, Any]] = None,
+) -> Version:
+    """The pipeline every kind of version is committed through (see the module docstring)."""
+    check_name(name, "Model")
+    if not isinstance(message, str):
+        raise MetadataError(f"The message must be text, got {type(message).__name__}.")
+    if branch is not None:
+        check_name(branch, "Branch")
+    if tag is not None:
+        check_name(tag, "Tag")
+    fields = dict(
+        message=message,
+        metrics=check_metrics(dict(metrics or {})),
+        author=author if author is not None else os.environ.get("NBVERSION_AUTHOR") or _user(),
+        framework=framework,
+        software=check_data(
+            {"python": platform.python_version(), "numpy": np.__version__, "nbversion": __version__, **(software or {})},
+            "software",
+        ),
+        architecture=check_data(architecture, "architecture"),
+        context=check_data(dict(context or {}), "context"),
+        kind=kind,
+    )
+    started = time.perf_counter()
+    with repo.index.locked() as db:
+        if tag is not None:
+            _check_tag_free(repo, tag)
+        head_branch, head_cid = head(repo, name)
+        parent_cids = [resolve(repo, p, name) for p in parents] if parents is not None else [head_cid] if head_cid is not None else []
+        target_branch = choose_branch(repo, name, parent_cids, branch, head_branch)
+        with repo.store.writer() as writer:
+            stored = content(writer)
+            version = Version(model=name, parents=tuple(parent_cids), manifest=stored.manifest, time=_now(), **fields)
+            block = dagcbor.encode(version.to_ipld())
+            cid = CID.hash(DAG_CBOR, block)
+            writer.put(cid, block)
+            written = writer.bytes_written
+        # Every block is durable now; only then do the index and refs change (atomically).
+        with repo.index.transaction(db):
+            seq = repo.index.add_version(db, cid, version, block)
+            repo.index.set_ref(db, "branch", f"{name}/{target_branch}", str(cid))
+            repo.index.set_ref(db, "head", name, f"branch:{target_branch}")
+            if tag is not None:
+                repo.index.set_ref(db, "tag", tag, str(cid))
+    stats = {**stored.stats, "bytes_written": written, "seconds": time.perf_counter() - started}
+    return replace(version, cid=cid, seq=seq, tags=(tag,) if tag else (), stats=stats)
+
+
+def _check_tag_free(repo: "Repo", tag: str) -> None:
+    taken = repo.index.ref("tag", tag)
+    if taken is not None:
+        raise MetadataError(f"Tag {tag!r} already names {taken}; nothing was committed. Choose another tag.")
+    if tag in repo.index.names():
+        raise MetadataError(f"Tag {tag!r} would hide the model of the same name; nothing was committed.")
+
+
+def choose_branch(
+    repo: "Repo", model: str, parents: Sequence[CID], requested: Optional[str], head_branch: Optional[str]
+) -> str:
+    """The branch a new version goes on: the one asked for, else the branch whose tip is its
+    first parent (the HEAD's first), else a new branch named after that parent."""
+    tips = branch_tips(repo, model)
+    if requested is not None:
+        tip = tips.get(requested)
+        if tip is not None and tip not in parents:
+            raise RefError(
+                f"Branch {requested!r} of {model!r} is at {tip}, which is not a parent of this "
+                "commit; moving it would leave that version off the branch. Commit to a new branch."
+            )
+        return requested
+    if not tips:
+        return DEFAULT_BRANCH
+    first = parents[0] if parents else None
+    if head_branch is not None and tips.get(head_branch) == first:
+        return head_branch
+    for branch_name in sorted(tips, key=lambda n: (n != DEFAULT_BRANCH, n)):
+        if tips[branch_name] == first:
+            return branch_name
+    base = f"from-{repo.index.version(first).label}" if first is not None else "root"
+    candidate, n = base, 2
+    while candidate in tips:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"

@@ -1,0 +1,48 @@
+"""``diff``: how two versions differ, tensor by tensor.
+
+Tensors with the same CID are equal without reading a byte; only changed tensors are read, and
+their difference is computed in float64 slices (see :func:`nbversion.formats.tensors.difference`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
+
+from ..formats.cid import CID
+from ..formats.tensors import difference
+from .read import manifest, read_tensors
+
+if TYPE_CHECKING:
+    from . import Repo
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    """How one tensor differs between two versions."""
+
+    name: str
+    status: str  # 'unchanged', 'changed', 'added', 'removed', 'retyped' (shape or dtype changed)
+    shape_a: Optional[Tuple[int, ...]]
+    shape_b: Optional[Tuple[int, ...]]
+    l2: Optional[float] = None  # L2 norm of (b - a)
+    max_abs: Optional[float] = None  # max |b - a|
+
+
+def diff(repo: "Repo", a: Union[str, CID], b: Union[str, CID], model: Optional[str] = None) -> List[TensorDiff]:
+    """Per tensor, how version ``b`` differs from version ``a``."""
+    ma, mb = manifest(repo, a, model).by_name(), manifest(repo, b, model).by_name()
+    out: List[TensorDiff] = []
+    for name in sorted(set(ma) | set(mb)):
+        ea, eb = ma.get(name), mb.get(name)
+        if ea is None or eb is None:
+            status = "added" if ea is None else "removed"
+            out.append(TensorDiff(name, status, ea and ea.shape, eb and eb.shape))
+        elif ea.data == eb.data and ea.dtype == eb.dtype and ea.shape == eb.shape:
+            out.append(TensorDiff(name, "unchanged", ea.shape, eb.shape, 0.0, 0.0))
+        elif ea.shape != eb.shape or ea.dtype != eb.dtype:
+            out.append(TensorDiff(name, "retyped", ea.shape, eb.shape))
+        else:
+            l2, max_abs = difference(read_tensors(repo, [ea])[name], read_tensors(repo, [eb])[name])
+            out.append(TensorDiff(name, "changed", ea.shape, eb.shape, l2, max_abs))
+    return out

@@ -1,0 +1,99 @@
+"""Reading versions back: a version's record, its manifest, and its tensors (eager or lazy).
+
+Tensors are read straight into new arrays, all in one parallel batch, every block verified.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import FormatError, UnknownRefError
+from ..formats.cid import CID
+from ..formats.records import Manifest, TensorEntry, Version, decode_manifest
+from ..formats.tensors import dtype_from_name
+from ..formats.unixfs import file_leaves
+from .refs import Ref, resolve
+
+if TYPE_CHECKING:
+    from . import Repo
+
+
+def version(repo: "Repo", cid: Union[CID, str]) -> Version:
+    """The indexed version with this exact CID."""
+    return repo.index.version(cid)
+
+
+def show(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Version:
+    """The version ``ref`` names, with all it records."""
+    return repo.index.version(resolve(repo, ref, model))
+
+
+def manifest(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Manifest:
+    """The tensor manifest of the version ``ref`` names (a Version is used as it is)."""
+    found = ref if isinstance(ref, Version) and ref.cid is not None else show(repo, ref, model)
+    return decode_manifest(repo.store.get(found.manifest))
+
+
+def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
+    """Tensors' values, read straight into new arrays (all in one parallel batch) and verified."""
+    arrays: Dict[str, np.ndarray] = {}
+    files = []
+    for entry in entries:
+        dtype = dtype_from_name(entry.dtype)
+        if math.prod(entry.shape) * dtype.itemsize != entry.size:
+            raise FormatError(f"Tensor {entry.name!r}: shape {entry.shape} of {entry.dtype} is not {entry.size} bytes.")
+        leaves = file_leaves(entry.data, repo.store.get, repo.store.size)
+        if sum(n for _, n in leaves) != entry.size:
+            raise FormatError(f"Tensor {entry.name!r}: its data is not {entry.size} bytes long.")
+        array = arrays[entry.name] = np.empty(entry.shape, dtype=dtype)
+        if entry.size:
+            files.append((leaves, memoryview(array.reshape(-1).view(np.uint8))))
+    repo.store.readinto(files)
+    return arrays
+
+
+def load(
+    repo: "Repo",
+    ref: Ref,
+    model: Optional[str] = None,
+    names: Optional[Sequence[str]] = None,
+    lazy: bool = False,
+) -> Mapping[str, np.ndarray]:
+    """The tensors of a version as ``{name: ndarray}`` (only ``names`` if given).
+
+    With ``lazy=True`` the mapping reads each tensor on first access instead.
+    """
+    entries = manifest(repo, ref, model).by_name()
+    if names is not None:
+        unknown = [n for n in names if n not in entries]
+        if unknown:
+            raise UnknownRefError(f"No tensor {', '.join(map(repr, unknown))} in that version.")
+        entries = {n: entries[n] for n in names}
+    return LazyTensors(repo, entries) if lazy else read_tensors(repo, list(entries.values()))
+
+
+class LazyTensors(Mapping[str, np.ndarray]):
+    """A version's tensors, each read from the store on first access."""
+
+    def __init__(self, repo: "Repo", entries: Dict[str, TensorEntry]) -> None:
+        self._repo = repo
+        self.entries = entries
+        self._cache: Dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = read_tensors(self._repo, [self.entries[name]])[name]
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}: {e.dtype}{list(e.shape)}" for n, e in self.entries.items())
+        return f"LazyTensors({{{shown}}})"

@@ -1,0 +1,35 @@
+"""``tag`` and ``untag``: names for versions that do not move unless forced."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, Union
+
+from ..errors import MetadataError, UnknownRefError
+from ..formats.cid import CID
+from ..formats.names import check_name
+from .refs import resolve, tags
+
+if TYPE_CHECKING:
+    from . import Repo
+
+
+def tag(repo: "Repo", name: str, ref: Union[str, CID] = "HEAD", model: Optional[str] = None, *, force: bool = False) -> CID:
+    """Name a version (default: the model's current one). Tags do not move unless ``force``."""
+    check_name(name, "Tag")
+    with repo.index.locked() as db:
+        if name in repo.index.names():
+            raise MetadataError(f"Tag {name!r} would hide the model of the same name; choose another.")
+        cid = resolve(repo, ref, model)
+        old = repo.index.ref("tag", name)
+        if old is not None and CID.parse(old) != cid and not force:
+            raise MetadataError(f"Tag {name!r} already names {old}; use force=True (--force) to move it.")
+        repo.index.set_ref(db, "tag", name, str(cid))
+    return cid
+
+
+def untag(repo: "Repo", name: str) -> None:
+    """Remove a tag (the version stays)."""
+    with repo.index.locked() as db:
+        if repo.index.ref("tag", name) is None:
+            raise UnknownRefError(f"No tag {name!r}. Known tags: {', '.join(tags(repo)) or 'none'}.")
+        repo.index.delete_ref(db, "tag", name)
