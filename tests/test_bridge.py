@@ -45,6 +45,9 @@ def test_every_request_gets_a_reply_with_its_id(bridge):
         ({"op": "checkout", "ref": "v1", "model": "missing"}, "No variable 'missing' in the kernel"),
         ({"op": "fly"}, "Unknown request 'fly'"),
         ({"op": "checkout", "model": "w"}, "needs a 'ref'"),
+        ({"op": "diff", "a": "v1", "b": "v1", "model": {"not": "text"}}, "needs a 'model'"),
+        ({"op": "tag", "name": "t", "ref": "v1", "model": ["w"]}, "needs a 'model'"),
+        ({"op": "tag", "name": 3, "ref": "v1"}, "needs a 'name'"),
     ],
 )
 def test_errors_are_structured_replies_not_silence(bridge, request_, error):
@@ -107,3 +110,13 @@ def test_real_kernel_opens_the_comm_answers_and_announces_commits(tmp_path, monk
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_bug_still_gets_an_answer_and_is_called_a_bug(bridge, monkeypatch, caplog):
+    b, session, ns = bridge
+    session.commit("w", ns["w"], "one")
+    monkeypatch.setattr(type(session.repo), "diff", lambda *a, **k: 1 / 0)  # a bug of ours, on purpose
+    reply = ask(b, op="diff", a="v1", b="v1", model="w")
+    assert reply["ok"] is False and reply["id"] == 7
+    assert reply["error"]["type"] == "InternalError" and "ZeroDivisionError" in reply["error"]["message"]
+    assert "ZeroDivisionError" in caplog.text  # logged with its traceback

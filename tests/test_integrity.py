@@ -215,3 +215,15 @@ def test_file_size_limit_is_reported_like_a_full_disk(tmp_path):
     assert "refused: " in out.stdout and "nothing was committed" in out.stdout, out.stderr
     assert "versions: 1" in out.stdout
     assert nbversion.Repo(tmp_path / "r").fsck().ok
+
+
+def test_only_a_full_disk_is_reported_as_one(tmp_path):
+    import sqlite3
+
+    from nbversion.stores.sqlite import connect, is_disk_full, transaction
+
+    db = connect(tmp_path / "x.sqlite", "CREATE TABLE IF NOT EXISTS t (a);")
+    with pytest.raises(sqlite3.OperationalError) as err:  # an error whose text says "full", on a roomy disk
+        with transaction(db):
+            db.execute("SELECT * FROM full_disk_table")
+    assert not isinstance(err.value, StoreFullError) and not is_disk_full(err.value)

@@ -131,10 +131,15 @@ def test_optimizer_state_round_trips_with_keras(ip, tmp_path):
     run(ip, "model.fit(x, y, epochs=1, verbose=0)")
     run(ip, "%commit_weights model --with-optimizer")
     saved = [np.array(v.numpy()) for v in ip.user_ns["model"].optimizer.variables]
+    assert len(saved) > 2 and any(a.any() for a in saved)  # Adam's iteration count and moments, trained
+    stored = [e for e in repo(tmp_path).manifest("v1", "model").tensors if e.name.startswith("optimizer/")]
+    assert len(stored) == len(saved)
     run(ip, "model.fit(x, y, epochs=2, verbose=0)")
+    trained = [np.array(v.numpy()) for v in ip.user_ns["model"].optimizer.variables]
+    assert not all(np.array_equal(a, b) for a, b in zip(saved, trained))
     run(ip, "%checkout v1 model --with-optimizer")
     restored = [np.array(v.numpy()) for v in ip.user_ns["model"].optimizer.variables]
-    assert all(np.array_equal(a, b) for a, b in zip(saved, restored))
+    assert len(restored) == len(saved) and all(np.array_equal(a, b) for a, b in zip(saved, restored))
 
 
 def test_pytorch_module_parameters_and_buffers(ip, tmp_path):
@@ -263,6 +268,34 @@ def test_a_foreign_module_in_an_architecture_is_refused():
         KerasAdapter().rebuild(evil)
 
 
+def test_commit_with_a_taken_tag_changes_nothing(ip, tmp_path):
+    run(ip, "import numpy as np\nw = {'a': np.zeros(3)}")
+    run(ip, "%commit_weights w -m one --tag best")
+    run(ip, "w['a'] += 1")
+    with pytest.raises(UsageError, match="already names"):
+        run(ip, "%commit_weights w -m two --tag best")
+    run(ip, "%commit_weights w -m two")
+    r = repo(tmp_path)
+    assert [v.message for v in r.log("w")] == ["two", "one"]
+    assert r.head("w")[0] == "main" and r.show("w").parents == (r.resolve("best"),)
+
+
+def test_a_closed_widget_stops_listening(ip, tmp_path):
+    from nbversion.jupyter.widgets import VersionTree
+
+    run(ip, "import numpy as np\nw = {'a': np.zeros(3)}")
+    run(ip, "%commit_weights w -m one")
+    session = ip.magics_manager.registry["NbversionMagics"].session
+    before = session.listeners
+    tree = VersionTree(session, "w")
+    assert session.listeners == before + 1
+    tree.close()
+    assert session.listeners == before
+    run(ip, "w['a'] += 1")
+    run(ip, "%commit_weights w -m two")  # a closed widget is not redrawn
+    assert len(tree.list.options) == 1
+
+
 def test_history_widget_loads_and_compares_inline(ip, tmp_path):
     run(ip, "import numpy as np\nw = {'a': np.zeros(3)}")
     run(ip, "%commit_weights w -m '<b>first</b>'")
@@ -286,3 +319,19 @@ def test_history_widget_loads_and_compares_inline(ip, tmp_path):
     bad.select("v2")
     bad.load()
     assert "does not fit" in bad.status.value
+
+
+def test_a_subclassed_keras_model_without_a_config_still_commits(ip, tmp_path):
+    run(ip, KERAS_MODEL)
+    run(ip, """
+class Net(keras.Model):
+    def __init__(self, units):
+        super().__init__()
+        self.dense = keras.layers.Dense(units)
+    def call(self, x):
+        return self.dense(x)
+net = Net(3)
+net(x)
+""")
+    run(ip, "%commit_weights net")
+    assert repo(tmp_path).show("net").architecture == {"class_name": "Net"}

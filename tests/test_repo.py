@@ -302,3 +302,48 @@ def test_versions_are_immutable_blocks_and_only_refs_move(repo):
     repo.tag("t", "v1")
     assert repo.store.get(v1.cid) == block
     assert v1.cid.verify(block)
+
+
+def test_an_index_written_by_the_first_release_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / ".nbversion"
+    with nbversion.Repo(path) as repo:
+        v1 = repo.commit(weights(1), model="m", message="one")
+        repo.tag("first", v1.cid)
+    db = sqlite3.connect(path / "index.sqlite")  # back to the first schema: a `model` column, no `kind`
+    db.executescript(
+        "CREATE TABLE old (cid TEXT PRIMARY KEY, model TEXT NOT NULL, seq INTEGER NOT NULL, block BLOB NOT NULL,"
+        " UNIQUE (model, seq)); INSERT INTO old SELECT cid, name, seq, block FROM versions;"
+        " DROP TABLE versions; ALTER TABLE old RENAME TO versions; PRAGMA user_version = 0;"
+    )
+    db.close()
+    with nbversion.Repo(path) as repo:
+        assert [v.cid for v in repo.log("m")] == [v1.cid] and repo.resolve("first") == v1.cid
+        v2 = repo.commit(weights(2), model="m", message="two")
+        assert v2.seq == 2 and v2.kind == "weights" and repo.show("m~1").cid == v1.cid
+    columns = {row[1] for row in sqlite3.connect(path / "index.sqlite").execute("PRAGMA table_info(versions)")}
+    assert {"name", "kind"} <= columns and "model" not in columns
+
+
+def test_a_version_of_a_kind_this_release_does_not_know_is_refused_clearly():
+    from nbversion.formats import dagcbor
+    from nbversion.formats.cid import CID, DAG_CBOR
+    from nbversion.formats.records import Version, decode_version
+
+    manifest = CID.hash(DAG_CBOR, b"x")
+    weights_block = dagcbor.encode(Version("m", (), manifest).to_ipld())
+    assert b"kind" not in weights_block  # weight versions keep the first release's encoding (and CIDs)
+    assert decode_version(weights_block).kind == "weights"
+    future = dagcbor.encode({**Version("m", (), manifest).to_ipld(), "kind": "hologram"})
+    with pytest.raises(nbversion.NbversionError, match="kind 'hologram'"):
+        decode_version(future)
+
+
+def test_the_block_store_comes_from_the_registry_by_name(tmp_path):
+    from nbversion.stores.pack import PackStore
+
+    with nbversion.Repo(tmp_path / "a") as repo:
+        assert isinstance(repo.store, PackStore)
+    with pytest.raises(nbversion.NbversionError, match="Unknown block store 'ipfs-someday'. Known stores: local"):
+        nbversion.Repo(tmp_path / "b", store="ipfs-someday").store

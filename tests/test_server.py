@@ -78,3 +78,25 @@ async def test_requests_without_the_token_are_refused(jp_fetch, project, jp_base
     with pytest.raises(HTTPClientError) as err:
         await http_server_client.fetch(f"{jp_base_url}nbversion/history?path=work/a.ipynb", headers={})
     assert err.value.code in (401, 403)
+
+
+async def test_repository_work_runs_off_the_servers_event_loop(jp_fetch, project, monkeypatch):
+    import asyncio
+    import threading
+
+    from nbversion import present
+
+    release = threading.Event()
+    real = present.history_json
+
+    def slow(repo):  # holds its request until another request has been served
+        assert release.wait(10), "no other request was served while this one worked"
+        return real(repo)
+
+    monkeypatch.setattr(present, "history_json", slow)
+    pending = asyncio.ensure_future(jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"}))
+    await asyncio.sleep(0.2)
+    status = await jp_fetch("api", "status")  # the event loop answers meanwhile
+    assert status.code == 200
+    release.set()
+    assert json.loads((await pending).body)["versions"]

@@ -81,10 +81,10 @@ class KerasAdapter(Adapter):
             import keras
 
             serialized = keras.saving.serialize_keras_object(model)
-        except Exception:  # tf.keras 2, or a subclassed model without get_config
+        except (ImportError, AttributeError, NotImplementedError, TypeError):  # tf.keras 2, or no get_config
             try:
                 serialized = {"class_name": type(model).__name__, "config": model.get_config()}
-            except Exception:
+            except (NotImplementedError, TypeError):  # a subclassed model that does not describe itself
                 serialized = {"class_name": type(model).__name__}
         return json.loads(json.dumps(serialized, default=str))
 
