@@ -6,7 +6,7 @@
 Targets (issue 3): commit throughput >= 0.7x of sha256 + write + fsync of the same bytes; load at
 least as fast as numpy.load; an incremental commit with 1 of 10 tensors changed writes <= 1.1x the
 changed bytes; commit and load add <= 64 MiB to peak memory beyond the tensors; listing 10,000
-versions < 0.5 s. Every timing is the best of --repeat runs, files are written to --dir (a real
+versions < 0.5 s. Every timing is the median of --repeat interleaved runs, files are written to --dir (a real
 disk, not tmpfs) and caches are warm for every contender alike.
 """
 
@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,22 +33,22 @@ import nbversion
 MiB = 1 << 20
 
 
-def best_of(repeat: int, func, setup=None) -> float:
+def median_of(repeat: int, func, setup=None) -> float:
     return race(repeat, {"only": (func, setup)})["only"]
 
 
 def race(repeat: int, contenders: dict) -> dict:
-    """Best time of each ``name: (func, setup)``, their runs interleaved so that a slow spell of a
-    noisy disk or CPU hits every contender alike."""
-    best = {name: float("inf") for name in contenders}
+    """Median time of each ``name: (func, setup)`` over ``repeat`` runs, the runs of all contenders
+    interleaved so that a slow spell of a noisy disk or CPU hits every contender alike."""
+    times: dict = {name: [] for name in contenders}
     for _ in range(repeat):
         for name, (func, setup) in contenders.items():
             if setup is not None:
                 setup()
             start = time.perf_counter()
             func()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(runs) for name, runs in times.items()}
 
 
 def make_tensors(size_mib: int, count: int = 10, seed: int = 0) -> dict:
@@ -73,7 +74,7 @@ def report(name: str, ours: float, base: float, target: str, ok: bool) -> dict:
 def bench_throughput(workdir: Path, size_mib: int, repeat: int) -> list:
     tensors = make_tensors(size_mib)
     total = sum(t.nbytes for t in tensors.values())
-    print(f"\nCommit and load of {total / MiB:.0f} MiB of float32 tensors ({len(tensors)} tensors), best of {repeat}")
+    print(f"\nCommit and load of {total / MiB:.0f} MiB of float32 tensors ({len(tensors)} tensors), median of {repeat}")
     results = []
     repo_dir = workdir / "repo"
 
@@ -199,10 +200,10 @@ def bench_listing(workdir: Path, versions: int) -> list:
     made = time.perf_counter() - start
     print(f"  (made them in {made:.1f} s: {made / versions * 1000:.2f} ms per commit, each durable)")
     with nbversion.Repo(path) as repo:
-        t_log = best_of(3, lambda: repo.log("m"))
-        t_hist = best_of(3, lambda: repo.history("m"))
+        t_log = median_of(5, lambda: repo.log("m"))
+        t_hist = median_of(5, lambda: repo.history("m"))
         n = len(repo.log("m"))
-    t_cli = best_of(3, lambda: subprocess.run(
+    t_cli = median_of(5, lambda: subprocess.run(
         [sys.executable, "-m", "nbversion.cli", "--repo", str(path), "log", "--all", "--json"],
         capture_output=True, check=True))  # fmt: skip
     ok = t_log < 0.5 and t_hist < 0.5
@@ -215,7 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--versions", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--only", help="comma-separated sections: throughput,incremental,memory,listing")

@@ -7,7 +7,7 @@ Targets (issue 4): %commit_weights within 2x of Keras ``model.save_weights`` (.w
 ``load_state_dict(torch.load(...))``. Committing an unchanged model writes only metadata; after
 changing one layer, only that layer's bytes are written. The magics run in a real IPython shell;
 every contender writes fresh values each round (so nothing is deduplicated away) and rounds are
-interleaved, best of --repeat.
+interleaved; each figure is the median of --repeat runs.
 """
 
 from __future__ import annotations
@@ -54,11 +54,17 @@ def bench_model(ip, name: str, perturb, save, load, change_one, layer_bytes: int
     versions = ip.magics_manager.registry["NbversionMagics"].repo.log(name)
     a, b = versions[1].cid, versions[0].cid
     flip = iter(range(10**6))
-    t = race(repeat, {  # alternate between two versions so every checkout changes every tensor
-        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} {name}"), None),
+    t = race(repeat, {  # from weights just trained (perturbed), so every checkout changes every tensor
+        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} {name}"), perturb),
         "load": (load, perturb),
     })  # fmt: skip
     results.append(line(f"%checkout vs {load.__doc__}", t["checkout"], t["load"]))
+    hold_b = lambda: ip.run_line_magic("checkout", f"{b} {name}")  # noqa: E731
+    t = race(repeat, {  # the version the model already holds: its fingerprints say so, nothing is read
+        "checkout": (hold_b, hold_b),
+        "load": (load, None),
+    })  # fmt: skip
+    results.append(line(f"%checkout of the version it holds vs {load.__doc__}", t["checkout"], t["load"]))
     return results + dedup_checks(ip, name, change_one, layer_bytes)
 
 
@@ -148,7 +154,7 @@ def _written(repo, version) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None)
     parser.add_argument("--only", choices=["keras", "torch"])
     args = parser.parse_args()

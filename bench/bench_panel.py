@@ -6,14 +6,18 @@ Makes a repository with N versions of one model (with a branch every 50), starts
 JupyterLab, opens a notebook next to it and the Versions panel, and measures: the time from
 clicking the panel's tab to the first node on screen; a scroll from top to bottom in 100 steps
 (mean and worst frame time from requestAnimationFrame); how many rows are in the DOM (the list is
-virtualised); and the REST history request alone. Baseline in the same run: the same page with the
-panel closed (the notebook alone) for the paint, and a 60 Hz frame budget (16.7 ms) for scrolling.
+virtualised); the REST history request alone; and the graph layout alone, in Node, on a DAG of the
+same shape (the panel's compiled `labextension/lib/layout.js`, there after `jlpm build`). Baseline in
+the same run: the same page with the panel closed (the notebook alone) for the paint, and a 60 Hz
+frame budget (16.7 ms) for scrolling and for the layout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +32,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "ui"))
 from labserver import CHROMIUM, CHROMIUM_ARGS, running_lab  # noqa: E402
 
 import nbversion  # noqa: E402
+
+LAYOUT_JS = Path(__file__).resolve().parent.parent / "labextension" / "lib" / "layout.js"
+
+# The DAG make_repo builds (a main line, a side version every 50), laid out 7 times; the first is a warm-up.
+LAYOUT = """
+const { layoutGraph } = await import(process.argv[1]);
+const n = Number(process.argv[2]);
+const nodes = [];
+let main = null;
+for (let i = 0; i < n; i++) {
+  if (i % 50 === 49 && main) { nodes.push({ cid: `b${i}`, parents: [main] }); continue; }
+  nodes.push({ cid: `n${i}`, parents: main ? [main] : [] });
+  main = `n${i}`;
+}
+nodes.reverse();
+const runs = [];
+let layout;
+for (let k = 0; k < 7; k++) {
+  const t = performance.now();
+  layout = layoutGraph(nodes);
+  runs.push(performance.now() - t);
+}
+console.log(JSON.stringify({ rows: layout.rows.length, width: layout.width, runs: runs.slice(1) }));
+"""
 
 SCROLL = """async () => {
   const list = document.querySelector("#nbversion-panel [data-testid='nbversion-list']");
@@ -58,6 +86,19 @@ def make_repo(path: Path, n: int) -> None:
             v = repo.commit({"w": rng.random(4)}, model="model", message=f"step {i}", metrics={"acc": float(i) / n},
                             parents=[main] if main else [], branch="main")  # fmt: skip
             main = v.cid
+
+
+def layout_time(n: int) -> str:
+    """The graph layout of ``n`` versions in Node, as a line to print (or why it was not measured)."""
+    node = shutil.which("node")
+    if node is None or not LAYOUT_JS.exists():
+        return f"graph layout: not measured ({'node' if node is None else LAYOUT_JS} not found; run jlpm build)"
+    out = subprocess.run([node, "--input-type=module", "-e", LAYOUT, LAYOUT_JS.as_uri(), str(n)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    result = json.loads(out.stdout)
+    runs = sorted(result["runs"])
+    return (f"graph layout of {result['rows']:,} versions ({result['width']} lanes) in Node: median "
+            f"{runs[len(runs) // 2]:.1f} ms, worst {runs[-1]:.1f} ms of {len(runs)} (60 Hz frame budget 16.7 ms)")
 
 
 def main() -> None:
@@ -96,6 +137,7 @@ def main() -> None:
         mean = sum(frames) / len(frames)
         p95 = frames[int(len(frames) * 0.95) - 1]
         print(f"REST history of {args.versions:,} versions: {rest * 1000:.0f} ms")
+        print(layout_time(args.versions))
         print(f"first paint of the panel after clicking its tab: {panel_paint * 1000:.0f} ms "
               f"(baseline, the notebook page itself: {notebook_paint * 1000:.0f} ms; ratio {panel_paint / notebook_paint:.2f}x)")
         print(f"full scroll, 100 steps: mean frame {mean:.1f} ms, p95 {p95:.1f} ms, worst {frames[-1]:.1f} ms "

@@ -70,11 +70,11 @@ def cmd_tag(repo: Repo, args: argparse.Namespace) -> Any:
         return f"Deleted tag {args.name}."
     if args.name:
         cid = repo.tag(args.name, args.ref, args.model, force=args.force)
-        return {"tag": args.name, "cid": str(cid)} if args.json else f"{args.name} -> {cid}"
+        return {"tag": args.name, "cid": str(cid)} if args.json else present.tag_line(args.name, cid)
     tags = repo.tags()
     if args.json:
         return {name: str(cid) for name, cid in tags.items()}
-    return "\n".join(f"{name}  {cid}" for name, cid in tags.items()) or "No tags."
+    return present.tags_text(tags)
 
 
 def cmd_export(repo: Repo, args: argparse.Namespace) -> Any:
@@ -88,9 +88,7 @@ def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
         versions = repo.import_car(args.file, progress=progress)
     if args.json:
         return [present.version_json(v) for v in versions]
-    if not versions:
-        return "Nothing new: every version in that file was already here."
-    return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)
+    return present.imported_text(versions)
 
 
 def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:

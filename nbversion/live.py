@@ -21,7 +21,7 @@ import xxhash
 
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .errors import NbversionError
-from .formats.tensors import as_tensor, difference, tensor_bytes
+from .formats.tensors import as_tensor, max_abs_difference, tensor_bytes
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
 
 OPTIMIZER_PREFIX = "optimizer/"
@@ -160,9 +160,11 @@ def checkout_model(
     to_read = [n for n in targets if n not in prints]
     stored = repo.read_tensors([targets[n] for n in to_read])
     new = {n: stored[targets[n].name] for n in to_read}
-    changed = {n: v for n, v in new.items() if not np.array_equal(live[n], v)}
-    max_abs = max((difference(live[n], v)[1] for n, v in changed.items() if v.size), default=0.0)
-    backup = {n: np.array(live[n], copy=True) for n in changed}
+    new_prints = {n: fingerprint(n, v) for n, v in new.items()}
+    # Different fingerprints mean different bytes; equal ones are confirmed byte by byte.
+    changed = {n: v for n, v in new.items() if fingerprint(n, live[n]) != new_prints[n] or not np.array_equal(live[n], v)}
+    max_abs = max((max_abs_difference(live[n], v) for n, v in changed.items() if v.size), default=0.0)
+    backup = {n: live[n] if adapter.reads_are_snapshots else np.array(live[n], copy=True) for n in changed}
     try:
         adapter.write(obj, changed)
         if opt_plan is not None:
@@ -173,7 +175,7 @@ def checkout_model(
     except BaseException:
         adapter.write(obj, backup)  # put back what was there
         raise
-    prints.update({n: (fingerprint(n, v), targets[n].data) for n, v in new.items()})
+    prints.update({n: (new_prints[n], targets[n].data) for n in new})
     if move_head:
         repo.checkout(version)
     return CheckoutReport(
@@ -213,6 +215,16 @@ def live_matches(repo: Repo, obj: Any, name: str, ref: Union[str, CID], known: O
         return False
     matching = _still_matching(live, stored, known or {})
     return all(n in matching or tensor_cid(n, array) == stored[n].data for n, array in live.items())
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where one live model stands: the version it is at, its branch, whether its weights still equal it."""
+
+    name: str
+    version: Optional[Version] = None  # None: not committed or checked out in this session
+    branch: Optional[str] = None  # None: detached
+    live_equal: Optional[bool] = None  # None: the variable is gone
 
 
 _NOT_MODELS = {"In", "Out", "exit", "quit", "get_ipython"}

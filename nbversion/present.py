@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from .formats.cid import CID
-from .live import CheckoutReport, CommitReport
+from .live import CheckoutReport, CommitReport, ModelStatus
 from .repo import FsckReport, Manifest, TensorDiff, Version
 
 if TYPE_CHECKING:
@@ -362,6 +362,36 @@ def fsck_text(report: FsckReport) -> str:
     lines += [f"problem: {p}" for p in report.problems]
     lines.append("Repository is healthy." if report.ok else "Repository has problems (see above).")
     return "\n".join(lines)
+
+
+def status_text(repo_path: object, models: Sequence[ModelStatus]) -> str:
+    """``%nbversion status``: the repository, and where each live model stands."""
+    lines = [f"repository: {repo_path}"]
+    if not models:
+        lines.append("No models tracked yet: %commit_weights MODEL starts tracking one.")
+    for m in models:
+        if m.version is None:
+            lines.append(f"{m.name}: not committed in this session")
+            continue
+        state = {True: "live weights equal it", False: "live weights changed since", None: "no longer in the namespace"}
+        where = f"on branch {m.branch}" if m.branch else "detached"
+        lines.append(f"{m.name}: at {m.version.label} {m.version.short} ({where}); {state[m.live_equal]}")
+    return "\n".join(lines)
+
+
+def tag_line(name: str, cid: CID) -> str:
+    return f"{name} -> {cid}"
+
+
+def tags_text(tags: Dict[str, CID]) -> str:
+    return "\n".join(f"{name}  {cid}" for name, cid in tags.items()) or "No tags."
+
+
+def imported_text(versions: Sequence[Version]) -> str:
+    """What an import added, one version a line."""
+    if not versions:
+        return "Nothing new: every version in that file was already here."
+    return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)
 
 
 def error_json(exc: BaseException) -> Dict[str, Any]:

@@ -86,3 +86,19 @@ def test_checkout_summary_makes_no_full_size_float64_copy(repo):
     assert report.replaced == 1 and report.max_abs_change == 1.0
     # the stored values and the backup of the live ones are needed (2 x 32 MiB); a float64 copy is 64 MiB more
     assert peak < 2 * 32 * 2**20 + 40 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        (np.array([1, 2, 3], np.int8), np.array([-128, 2, 127], np.int8), 129.0),  # no int8 wrap-around
+        (np.array([1.0, 2.0], np.float16), np.array([60000.0, -60000.0], np.float16), 60002.0),  # no float16 overflow
+        (np.zeros(3, bool), np.array([False, True, False]), 1.0),
+        (np.array([1 + 1j]), np.array([1 - 1j]), 2.0),
+        (np.arange(3_000_000, dtype=np.float32), np.arange(3_000_000, dtype=np.float32) * 2, 2_999_999.0),  # several slices
+    ],
+)
+def test_the_max_change_summary_is_exact_for_every_dtype(a, b, expected):
+    from nbversion.formats.tensors import max_abs_difference
+
+    assert max_abs_difference(a, b) == expected

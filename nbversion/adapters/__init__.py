@@ -37,6 +37,8 @@ class Adapter:
     name = "abstract"
     #: whether objects it handles count as "models" when a magic has to guess which one to use
     model_like = True
+    #: whether ``read`` returns snapshots that later writes leave alone (else: views of live memory)
+    reads_are_snapshots = False
 
     def handles(self, obj: Any) -> bool:
         raise NotImplementedError

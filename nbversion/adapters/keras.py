@@ -50,6 +50,7 @@ def _variable_name(variable: Any, prefix: str) -> str:
 
 class KerasAdapter(Adapter):
     name = "keras"
+    reads_are_snapshots = True  # variable.numpy() copies; assign() never changes an earlier read
 
     def handles(self, obj: Any) -> bool:
         return hasattr(obj, "weights") and hasattr(obj, "get_config") and _is_keras_model(obj)

@@ -92,3 +92,21 @@ def difference(a: np.ndarray, b: np.ndarray, step: int = 1 << 20) -> Tuple[float
         if mag.size:
             peak = max(peak, float(mag.max()))
     return math.sqrt(total), peak
+
+
+def max_abs_difference(a: np.ndarray, b: np.ndarray, step: int = 1 << 20) -> float:
+    """max |b - a|, in slices of ``step`` elements through one reused buffer, in the tensors' own
+    floating type (at least float32; integers and booleans in float64)."""
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    if fa.dtype == bool:
+        fa, fb = fa.view(np.uint8), fb.view(np.uint8)
+    kind = np.result_type(fa.dtype, fb.dtype)
+    wide = np.result_type(kind, np.float32) if kind.kind in "fc" else np.dtype(np.float64)
+    buf = np.empty(min(step, fa.size), wide)
+    peak = 0.0
+    for i in range(0, fa.size, step):
+        n = min(step, fa.size - i)
+        out = buf[:n]
+        np.subtract(fb[i : i + n], fa[i : i + n], out=out, dtype=wide)
+        peak = max(peak, float(np.abs(out).max()))
+    return peak

@@ -255,25 +255,8 @@ class NbversionMagics(Magics):
         handler(rest)
 
     def _status(self, rest: str) -> None:
-        lines = [f"repository: {self.repo.path}"]
         names = sorted(set(self.current) | set(self._models_in_namespace()))
-        if not names:
-            lines.append("No models tracked yet: %commit_weights MODEL starts tracking one.")
-        for name in names:
-            cid = self.current.get(name)
-            if cid is None:
-                lines.append(f"{name}: not committed in this session")
-                continue
-            version = self._run(lambda: self.repo.version(cid))
-            obj = self.shell.user_ns.get(name)
-            state = "no longer in the namespace"
-            if obj is not None:
-                same = self._run(lambda: self.session.matches(name, obj, cid))
-                state = "live weights equal it" if same else "live weights changed since"
-            branch, _ = self.repo.head(name)
-            where = f"on branch {branch}" if branch else "detached"
-            lines.append(f"{name}: at {version.label} {version.short} ({where}); {state}")
-        print("\n".join(lines))
+        print(present.status_text(self.repo.path, self._run(lambda: self.session.status(names))))
 
     def _log(self, rest: str) -> None:
         self.nbv_history((rest + " --all").strip())
@@ -307,7 +290,7 @@ class NbversionMagics(Magics):
                 raise UsageError("%nbversion tag NAME REF [MODEL]: which version?")
             ref, model = str(self.current[tracked[0]]), tracked[0]
         cid = self._run(lambda: self.repo.tag(words[0], ref, model))
-        print(f"{words[0]} -> {cid}")
+        print(present.tag_line(words[0], cid))
 
 
 def load_ipython_extension(ipython: Any) -> None:

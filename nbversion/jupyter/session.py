@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from ..errors import NbversionError
-from ..live import CheckoutReport, CommitReport, Fingerprints, checkout_model, commit_model, live_matches
+from ..live import CheckoutReport, CommitReport, Fingerprints, ModelStatus, checkout_model, commit_model, live_matches
 from ..repo import CID, Repo, find_repo_dir
 
 Listener = Callable[[str, CID], None]
@@ -77,3 +77,16 @@ class KernelSession:
     def matches(self, name: str, obj: Any, ref: Union[str, CID]) -> bool:
         """Whether the live model holds exactly the weights of ``ref``."""
         return live_matches(self.repo, obj, name, ref, known=self.fingerprints.get(name))
+
+    def status(self, names: List[str]) -> List[ModelStatus]:
+        """Where each named model stands (the version it is at, its branch, whether it changed since)."""
+        out = []
+        for name in names:
+            cid = self.current.get(name)
+            if cid is None:
+                out.append(ModelStatus(name))
+                continue
+            obj = self.namespace.get(name)
+            same = None if obj is None else self.matches(name, obj, cid)
+            out.append(ModelStatus(name, self.repo.version(cid), self.repo.head(name)[0], same))
+        return out
