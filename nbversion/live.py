@@ -22,6 +22,7 @@ import xxhash
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .errors import NbversionError
 from .formats.tensors import as_tensor, max_abs_difference, tensor_bytes
+from .pool import workers
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
 
 OPTIMIZER_PREFIX = "optimizer/"
@@ -163,8 +164,9 @@ def checkout_model(
     new_prints = {n: fingerprint(n, v) for n, v in new.items()}
     # Different fingerprints mean different bytes; equal ones are confirmed byte by byte.
     changed = {n: v for n, v in new.items() if fingerprint(n, live[n]) != new_prints[n] or not np.array_equal(live[n], v)}
-    max_abs = max((max_abs_difference(live[n], v) for n, v in changed.items() if v.size), default=0.0)
     backup = {n: live[n] if adapter.reads_are_snapshots else np.array(live[n], copy=True) for n in changed}
+    # The summary's max change is worked out on the worker threads while the model is written.
+    changes = workers().map(lambda n: max_abs_difference(backup[n], changed[n]) if changed[n].size else 0.0, list(changed))
     try:
         adapter.write(obj, changed)
         if opt_plan is not None:
@@ -175,6 +177,7 @@ def checkout_model(
     except BaseException:
         adapter.write(obj, backup)  # put back what was there
         raise
+    max_abs = max(changes, default=0.0)
     prints.update({n: (new_prints[n], targets[n].data) for n in new})
     if move_head:
         repo.checkout(version)

@@ -1,4 +1,4 @@
-"""The panel's TypeScript: its pure graph layout has unit tests of its own (node's test runner)."""
+"""The panel's TypeScript: its unit tests (node's test runner) and the installed, prebuilt panel."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pathlib import Path
 LAB = Path(__file__).parent.parent / "labextension"
 
 
-def test_layout_unit_tests_pass():
+def test_the_panels_typescript_unit_tests_pass():
+    assert (LAB / "node_modules").is_dir(), (
+        f"{LAB / 'node_modules'} is missing: install the panel's JavaScript dependencies first "
+        "(cd labextension && jlpm install; tests/run does it)"
+    )
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # jlpm calls jlpm
-    if not (LAB / "node_modules").is_dir():
-        subprocess.run(["jlpm", "install"], cwd=LAB, check=True, capture_output=True, env=env)
     result = subprocess.run(["jlpm", "test"], cwd=LAB, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout and "# pass " in result.stdout

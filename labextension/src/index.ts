@@ -11,8 +11,10 @@ import {
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { KernelBridge, VersionTreeModel } from './model';
+import { KernelBridge } from './bridge';
+import { VersionTreeModel } from './model';
 import { VersionPanel } from './panel';
+import { serverAPI } from './rest';
 
 export const PLUGIN_ID = 'nbversion:plugin';
 
@@ -43,7 +45,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.forEach(notebook => bridgeFor(notebook));
     tracker.widgetAdded.connect((_, notebook) => bridgeFor(notebook));
 
-    const model = new VersionTreeModel({ bridgeFor });
+    const model = new VersionTreeModel({ bridgeFor, server: serverAPI });
     const panel = new VersionPanel(model);
     app.shell.add(panel, 'left', { rank: 650 });
     if (restorer) {

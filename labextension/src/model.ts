@@ -1,324 +1,26 @@
 /**
- * State of the version panel and the two channels it talks over:
- *
- * - REST (`nbversion/history`, `nbversion/version`) for reading: works whether or not the
- *   notebook's kernel has loaded nbversion, or is running at all;
- * - the kernel's `nbversion` comm (`KernelBridge`) for everything that touches the live model.
- *
- * State changes are announced with Lumino signals; the view only reads.
+ * The state of the version panel, for the active notebook: the history read over REST
+ * (`rest.ts`), the selection, the last action's outcome, and what the kernel reports through
+ * the notebook's `KernelBridge` (`bridge.ts`). State changes are announced with one Lumino
+ * signal; the view only reads.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { NotebookPanel } from '@jupyterlab/notebook';
-import { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/services';
-import { PromiseDelegate } from '@lumino/coreutils';
+import type { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import type { KernelBridge } from './bridge';
+import { NO_COMM_MESSAGE } from './bridge';
+import { formatNumber, shortCid } from './format';
 import {
-  COMM_TARGET,
-  errorFromBody,
-  ICidMap,
   IDiffRow,
   IHistory,
   IKernelEvent,
-  IOps,
-  IReply,
+  isUnchanged,
   IVersion,
   IVersionDetails,
-  NbversionError,
-  Op,
-  PROTOCOL
+  NbversionError
 } from './protocol';
-
-/** What the panel tells the user when an action needs the kernel side. */
-export const NO_COMM_MESSAGE =
-  'Run %load_ext nbversion in this notebook to load versions into the live model.';
-
-/** GET `nbversion/<endpoint>?<query>` on the Jupyter server, as JSON. */
-export async function requestAPI<T>(
-  endpoint: string,
-  query: { [key: string]: string },
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-): Promise<T> {
-  return JSON.parse(await requestText(endpoint, query, settings)) as T;
-}
-
-/** GET `nbversion/<endpoint>?<query>`: the JSON body as text, or the server's error thrown. */
-export async function requestText(
-  endpoint: string,
-  query: { [key: string]: string },
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-): Promise<string> {
-  const url =
-    URLExt.join(settings.baseUrl, 'nbversion', endpoint) +
-    URLExt.objectToQueryString(query);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(
-      url,
-      { method: 'GET' },
-      settings
-    );
-  } catch (error) {
-    throw new NbversionError(
-      'NetworkError',
-      `Cannot reach the Jupyter server: ${error}`
-    );
-  }
-  const text = await response.text();
-  let body: any = null;
-  if (text.length > 0) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = null;
-    }
-  }
-  if (!response.ok) {
-    const fallback =
-      response.status === 404 && body === null
-        ? 'The nbversion server extension is not enabled on this Jupyter server (GET nbversion/' +
-          endpoint +
-          ' gave 404). Install nbversion in the environment that runs Jupyter and restart it.'
-        : `GET nbversion/${endpoint} failed: ${response.status} ${response.statusText}`;
-    throw errorFromBody(body, fallback);
-  }
-  if (body === null) {
-    throw new NbversionError(
-      'ProtocolError',
-      `GET nbversion/${endpoint} did not return JSON.`
-    );
-  }
-  return text;
-}
-
-/**
- * The kernel end of one notebook: registers the `nbversion` comm target on the notebook's
- * kernel (again after every kernel change or restart), matches replies to requests by id
- * and passes events on.
- */
-export class KernelBridge implements IDisposable {
-  constructor(readonly notebook: NotebookPanel) {
-    const sessionContext = notebook.sessionContext;
-    sessionContext.kernelChanged.connect(this._onKernelChanged, this);
-    sessionContext.statusChanged.connect(this._onStatusChanged, this);
-    this._register(sessionContext.session?.kernel ?? null);
-    notebook.disposed.connect(() => this.dispose());
-  }
-
-  /** Events ("hello", "changed") from the kernel. */
-  get event(): ISignal<this, IKernelEvent> {
-    return this._event;
-  }
-
-  /** Emitted when the comm opens or closes. */
-  get commChanged(): ISignal<this, boolean> {
-    return this._commChanged;
-  }
-
-  /** Whether the kernel has opened the comm (`%load_ext nbversion` ran). */
-  get connected(): boolean {
-    return this._comm !== null && !this._comm.isDisposed;
-  }
-
-  /** The last `current` map the kernel reported: model -> CID. */
-  get current(): ICidMap {
-    return this._current;
-  }
-
-  get isDisposed(): boolean {
-    return this._isDisposed;
-  }
-
-  dispose(): void {
-    if (this._isDisposed) {
-      return;
-    }
-    this._isDisposed = true;
-    const sessionContext = this.notebook.sessionContext;
-    sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
-    sessionContext.statusChanged.disconnect(this._onStatusChanged, this);
-    this._dropComm('The notebook was closed.');
-    if (this._kernel && !this._kernel.isDisposed) {
-      this._kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);
-    }
-    this._kernel = null;
-    Signal.clearData(this);
-  }
-
-  /** Send one request and wait for its reply; rejects with the kernel's error. */
-  request<K extends Op>(
-    op: K,
-    args: IOps[K]['args'],
-    timeoutMs = 300_000
-  ): Promise<IOps[K]['result']> {
-    const comm = this._comm;
-    if (comm === null || comm.isDisposed) {
-      return Promise.reject(
-        new NbversionError('NoKernelExtension', NO_COMM_MESSAGE)
-      );
-    }
-    const id = ++this._nextId;
-    const delegate = new PromiseDelegate<any>();
-    const timer = window.setTimeout(() => {
-      if (this._pending.delete(id)) {
-        delegate.reject(
-          new NbversionError(
-            'Timeout',
-            `The kernel did not answer '${op}' within ${timeoutMs / 1000} s.`
-          )
-        );
-      }
-    }, timeoutMs);
-    this._pending.set(id, { delegate, timer });
-    try {
-      comm.send({ protocol: PROTOCOL, id, op, ...args } as any);
-    } catch (error) {
-      this._settle(id);
-      window.clearTimeout(timer);
-      return Promise.reject(
-        new NbversionError('KernelError', `Cannot send to the kernel: ${error}`)
-      );
-    }
-    return delegate.promise;
-  }
-
-  private _onKernelChanged(
-    _: unknown,
-    change: { newValue: Kernel.IKernelConnection | null }
-  ): void {
-    this._dropComm('The kernel changed.');
-    this._register(change.newValue);
-  }
-
-  private _onStatusChanged(_: unknown, status: Kernel.Status): void {
-    if (
-      status === 'restarting' ||
-      status === 'autorestarting' ||
-      status === 'dead'
-    ) {
-      this._dropComm(`The kernel is ${status}.`);
-    }
-    // Registering again is idempotent, and covers a kernel that came back with a fresh state.
-    this._register(this.notebook.sessionContext.session?.kernel ?? null);
-  }
-
-  private _register(kernel: Kernel.IKernelConnection | null): void {
-    if (kernel === this._kernel) {
-      if (kernel && !kernel.isDisposed) {
-        kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
-      }
-      return;
-    }
-    if (this._kernel && !this._kernel.isDisposed) {
-      this._kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);
-    }
-    this._kernel = kernel;
-    if (kernel && !kernel.isDisposed) {
-      kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
-    }
-  }
-
-  private _onCommOpen = (
-    comm: Kernel.IComm,
-    msg: KernelMessage.ICommOpenMsg
-  ): void => {
-    if (this._comm && this._comm !== comm) {
-      this._dropComm('The kernel opened a new nbversion comm.');
-    }
-    this._comm = comm;
-    comm.onMsg = (m: KernelMessage.ICommMsgMsg) =>
-      this._onMessage(comm, m.content.data as any);
-    comm.onClose = () => {
-      if (this._comm === comm) {
-        this._dropComm('The kernel closed the nbversion comm.');
-      }
-    };
-    this._commChanged.emit(true);
-    this._onMessage(comm, msg.content.data as any);
-  };
-
-  private _onMessage(comm: Kernel.IComm, data: IReply & IKernelEvent): void {
-    if (comm !== this._comm || !data || typeof data !== 'object') {
-      return;
-    }
-    if (typeof data.id === 'number' && this._pending.has(data.id)) {
-      const pending = this._settle(data.id)!;
-      if (data.protocol !== PROTOCOL) {
-        pending.delegate.reject(
-          new NbversionError(
-            'ProtocolError',
-            `The kernel speaks nbversion protocol ${data.protocol}, the panel ${PROTOCOL}. Update nbversion.`
-          )
-        );
-      } else if (data.ok) {
-        pending.delegate.resolve(data.result);
-      } else {
-        const error = data.error ?? {
-          type: 'Error',
-          message: 'The kernel reported an error without a message.'
-        };
-        pending.delegate.reject(new NbversionError(error.type, error.message));
-      }
-      return;
-    }
-    if (typeof data.event === 'string') {
-      this._noteCurrent(data);
-      this._event.emit(data);
-    }
-  }
-
-  private _noteCurrent(event: IKernelEvent): void {
-    const current = { ...this._current };
-    if (event.current && typeof event.current === 'object') {
-      Object.assign(current, event.current);
-    }
-    if (event.model) {
-      if (typeof event.current === 'string') {
-        current[event.model] = event.current;
-      } else if (typeof event.cid === 'string') {
-        current[event.model] = event.cid;
-      }
-    }
-    this._current = current;
-  }
-
-  private _settle(
-    id: number
-  ): { delegate: PromiseDelegate<any>; timer: number } | undefined {
-    const pending = this._pending.get(id);
-    if (pending) {
-      window.clearTimeout(pending.timer);
-      this._pending.delete(id);
-    }
-    return pending;
-  }
-
-  private _dropComm(reason: string): void {
-    for (const id of [...this._pending.keys()]) {
-      this._settle(id)!.delegate.reject(
-        new NbversionError('KernelGone', reason)
-      );
-    }
-    if (this._comm !== null) {
-      this._comm = null;
-      this._current = {};
-      this._commChanged.emit(false);
-    }
-  }
-
-  private _kernel: Kernel.IKernelConnection | null = null;
-  private _comm: Kernel.IComm | null = null;
-  private _current: ICidMap = {};
-  private _nextId = 0;
-  private _pending = new Map<
-    number,
-    { delegate: PromiseDelegate<any>; timer: number }
-  >();
-  private _isDisposed = false;
-  private _event = new Signal<this, IKernelEvent>(this);
-  private _commChanged = new Signal<this, boolean>(this);
-}
+import type { IServerAPI } from './rest';
 
 /** A transient line shown above the details: the outcome of the last action. */
 export interface INotice {
@@ -330,6 +32,7 @@ export interface INotice {
 export class VersionTreeModel implements IDisposable {
   constructor(options: VersionTreeModel.IOptions) {
     this._bridgeFor = options.bridgeFor;
+    this._server = options.server;
   }
 
   /** Emitted on any change of state the view draws. */
@@ -350,8 +53,17 @@ export class VersionTreeModel implements IDisposable {
     return this._history;
   }
 
+  /** Whether the panel waits for a history it does not have yet. */
   get loading(): boolean {
     return this._loading;
+  }
+
+  /**
+   * How many times the tree was (re)built from a history the server sent; a poll that finds
+   * nothing new does not count. The browser test reads it to see the tree read again.
+   */
+  get historyLoads(): number {
+    return this._historyLoads;
   }
 
   /** The last error from the server or the kernel, shown until the next success. */
@@ -476,7 +188,7 @@ export class VersionTreeModel implements IDisposable {
     }
     this._isDisposed = true;
     this._disconnectBridge();
-    window.clearTimeout(this._timer);
+    clearTimeout(this._timer);
     Signal.clearData(this);
   }
 
@@ -487,10 +199,9 @@ export class VersionTreeModel implements IDisposable {
     }
     this._disconnectBridge();
     this._notebook = notebook;
-    this._history = null;
-    this._historyText = '';
-    this._versionsOfModel = [];
-    this._byCid = new Map();
+    this._clearHistory();
+    this._loading = false;
+    this._readAfresh = false;
     this._selectedCid = null;
     this._details = null;
     this._diff = null;
@@ -501,6 +212,7 @@ export class VersionTreeModel implements IDisposable {
       this._bridge = this._bridgeFor(notebook);
       this._bridge.event.connect(this._onKernelEvent, this);
       this._bridge.commChanged.connect(this._onCommChanged, this);
+      this._bridge.kernelRestarted.connect(this._onKernelRestarted, this);
       notebook.context.pathChanged.connect(this._onPathChanged, this);
     }
     this._emit();
@@ -509,9 +221,12 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
-  /** Re-read the history over REST; redraws only when it changed. */
+  /**
+   * Re-read the history over REST (sending the fingerprint the panel has, so an unchanged
+   * history costs a few bytes); redraws only when it changed.
+   */
   async refresh(): Promise<void> {
-    window.clearTimeout(this._timer);
+    clearTimeout(this._timer);
     const path = this.path;
     if (!path) {
       return;
@@ -521,49 +236,60 @@ export class VersionTreeModel implements IDisposable {
       return;
     }
     const generation = this._generation;
+    const epoch = this._historyEpoch;
+    const afresh = this._readAfresh || this._history === null;
+    this._readAfresh = false;
     this._inflight = true;
-    const first = this._history === null;
-    if (first) {
+    if (this._history === null && !this._loading) {
       this._loading = true;
       this._emit();
     }
     try {
       this._fetchStarted = Date.now();
-      const query: { [key: string]: string } = { path };
-      if (this._history?.fingerprint) {
-        query.since = this._history.fingerprint;
-      }
-      const text = await requestText('history', query);
+      const since = afresh ? null : (this._history?.fingerprint ?? null);
+      const reply = await this._server.history(path, since);
       if (generation !== this._generation) {
         return;
       }
-      const unchanged = text.includes('"unchanged": true');
+      if (epoch !== this._historyEpoch) {
+        // The tree was thrown away while this answer was on its way: ask again.
+        this._refreshAgain = true;
+        return;
+      }
       const hadError = this._error !== null && this._errorSource === 'rest';
       if (hadError) {
         this._error = null;
       }
-      if (!unchanged && text !== this._historyText) {
-        this._setHistory(text);
-      } else if (first || hadError) {
+      if (
+        !isUnchanged(reply) &&
+        (afresh || !sameHistory(this._history, reply))
+      ) {
+        this._setHistory(reply);
+      } else if (hadError) {
         this._emit();
       }
     } catch (error) {
       if (generation === this._generation) {
-        this._setError(error, 'rest');
+        if (epoch !== this._historyEpoch) {
+          this._refreshAgain = true;
+        } else {
+          this._readAfresh = this._readAfresh || afresh;
+          this._setError(error, 'rest');
+        }
       }
     } finally {
       this._inflight = false;
-      if (generation === this._generation) {
+      const current = generation === this._generation;
+      if (current && this._loading && !this._refreshAgain) {
         this._loading = false;
-        if (first) {
-          this._emit();
-        }
-        if (this._refreshAgain) {
-          this._refreshAgain = false;
-          void this.refresh();
-        } else {
-          this._schedulePoll();
-        }
+        this._emit();
+      }
+      if (this._refreshAgain) {
+        // Also after a notebook switch: the new notebook's history was asked for meanwhile.
+        this._refreshAgain = false;
+        void this.refresh();
+      } else if (current) {
+        this._schedulePoll();
       }
     }
   }
@@ -581,10 +307,7 @@ export class VersionTreeModel implements IDisposable {
     }
     const generation = this._generation;
     try {
-      const details = await requestAPI<IVersionDetails>('version', {
-        path,
-        cid
-      });
+      const details = await this._server.version(path, cid);
       if (generation === this._generation && this._selectedCid === cid) {
         this._details = details;
         this._emit();
@@ -638,7 +361,7 @@ export class VersionTreeModel implements IDisposable {
       const result = await bridge.request('tag', { name, ref: cid, model });
       this._notice = {
         kind: 'info',
-        text: `Tagged ${result.cid.slice(0, 16)} as '${result.name}'.`
+        text: `Tagged ${shortCid(result.cid)} as '${result.name}'.`
       };
     });
   }
@@ -665,7 +388,7 @@ export class VersionTreeModel implements IDisposable {
         pins: { ...pins, [model]: cid }
       });
       await notebook.context.save();
-      const label = this._byCid.get(cid)?.label ?? cid.slice(0, 16);
+      const label = this._byCid.get(cid)?.label ?? shortCid(cid);
       this._notice = {
         kind: 'info',
         text: `Pinned ${model} to ${label} in the notebook's metadata.`
@@ -718,10 +441,9 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
-  private _setHistory(text: string): void {
-    const history = JSON.parse(text) as IHistory;
-    this._historyText = text;
+  private _setHistory(history: IHistory): void {
     this._history = history;
+    this._historyLoads++;
     this._byCid = new Map(history.versions.map(v => [v.cid, v]));
     const names = this.modelNames;
     if (!this._selectedModel || !names.includes(this._selectedModel)) {
@@ -732,6 +454,14 @@ export class VersionTreeModel implements IDisposable {
     }
     this._updateVersionsOfModel();
     this._emit();
+  }
+
+  /** Forget the tree (not the selection); answers already on their way are dropped. */
+  private _clearHistory(): void {
+    this._history = null;
+    this._versionsOfModel = [];
+    this._byCid = new Map();
+    this._historyEpoch++;
   }
 
   private _updateVersionsOfModel(): void {
@@ -777,8 +507,24 @@ export class VersionTreeModel implements IDisposable {
     this._emit();
   }
 
+  /**
+   * The kernel restarted. The tree does not depend on the kernel, but everything the panel
+   * knew from it is gone: throw the tree away and read it again from the server, so what the
+   * panel shows next is what the server extension serves now.
+   */
+  private _onKernelRestarted(): void {
+    this._clearHistory();
+    this._emit();
+    if (this._active) {
+      void this.refresh();
+    }
+  }
+
+  /** Under another path the notebook may belong to another repository: read it afresh. */
   private _onPathChanged(): void {
-    this._historyText = '';
+    this._historyEpoch++;
+    this._readAfresh = true;
+    this._emit();
     void this.refresh();
   }
 
@@ -786,6 +532,7 @@ export class VersionTreeModel implements IDisposable {
     if (this._bridge) {
       this._bridge.event.disconnect(this._onKernelEvent, this);
       this._bridge.commChanged.disconnect(this._onCommChanged, this);
+      this._bridge.kernelRestarted.disconnect(this._onKernelRestarted, this);
     }
     if (this._notebook && !this._notebook.isDisposed) {
       this._notebook.context.pathChanged.disconnect(this._onPathChanged, this);
@@ -794,7 +541,7 @@ export class VersionTreeModel implements IDisposable {
   }
 
   private _schedulePoll(): void {
-    window.clearTimeout(this._timer);
+    clearTimeout(this._timer);
     if (
       this._active &&
       this._pollInterval > 0 &&
@@ -806,7 +553,7 @@ export class VersionTreeModel implements IDisposable {
         100,
         this._pollInterval - (Date.now() - this._fetchStarted)
       );
-      this._timer = window.setTimeout(() => void this.refresh(), wait);
+      this._timer = setTimeout(() => void this.refresh(), wait);
     }
   }
 
@@ -817,10 +564,13 @@ export class VersionTreeModel implements IDisposable {
   }
 
   private _bridgeFor: (notebook: NotebookPanel) => KernelBridge;
+  private _server: IServerAPI;
   private _bridge: KernelBridge | null = null;
   private _notebook: NotebookPanel | null = null;
   private _history: IHistory | null = null;
-  private _historyText = '';
+  private _historyLoads = 0;
+  private _historyEpoch = 0;
+  private _readAfresh = false;
   private _versionsOfModel: IVersion[] = [];
   private _byCid: Map<string, IVersion> = new Map();
   private _selectedModel: string | null = null;
@@ -839,7 +589,7 @@ export class VersionTreeModel implements IDisposable {
   private _metricSetting = '';
   private _metricChoice: string | null = null;
   private _active = false;
-  private _timer = 0;
+  private _timer: ReturnType<typeof setTimeout> | undefined = undefined;
   private _fetchStarted = 0;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
@@ -849,31 +599,18 @@ export namespace VersionTreeModel {
   export interface IOptions {
     /** The (shared, per-notebook) kernel bridge of a notebook. */
     bridgeFor: (notebook: NotebookPanel) => KernelBridge;
+    /** Where histories and versions are read: `serverAPI` (REST) in JupyterLab. */
+    server: IServerAPI;
   }
 }
 
-/** A number in at most 4 significant digits, exponent form when tiny or huge. */
-export function formatNumber(x: number | null | undefined): string {
-  if (typeof x !== 'number' || !isFinite(x)) {
-    return x === null || x === undefined ? '' : String(x);
+/** Whether two answers hold the same history: the same fingerprint, else the same content. */
+function sameHistory(a: IHistory | null, b: IHistory): boolean {
+  if (a === null) {
+    return false;
   }
-  if (x === 0) {
-    return '0';
+  if (a.fingerprint && b.fingerprint) {
+    return a.fingerprint === b.fingerprint;
   }
-  const abs = Math.abs(x);
-  return abs >= 1e5 || abs < 1e-3
-    ? x.toExponential(2)
-    : String(Number(x.toPrecision(4)));
-}
-
-/** Bytes as B / KiB / MiB / GiB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
-    value /= 1024;
-    i++;
-  }
-  return i === 0 ? `${value} B` : `${value.toFixed(1)} ${units[i]}`;
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -71,6 +71,11 @@ export interface IUnchanged {
   fingerprint: string;
 }
 
+/** Whether a history answer says "nothing changed since the fingerprint you sent". */
+export function isUnchanged(reply: IHistory | IUnchanged): reply is IUnchanged {
+  return (reply as Partial<IUnchanged> | null)?.unchanged === true;
+}
+
 export interface IErrorInfo {
   type: string;
   message: string;

@@ -18,12 +18,16 @@ import nbversion
 XSS = "<img src=x onerror=alert(1)>"
 CELLS = [
     "%load_ext nbversion",
-    "import numpy as np\nmodel = {'dense/kernel': np.zeros((4, 3)), 'dense/bias': np.zeros(3)}\n"
-    "def train(step):\n    model['dense/kernel'] += step * np.arange(12.0).reshape(4, 3)\n    model['dense/bias'] -= step",
+    ("import numpy as np\nmodel = {'dense/kernel': np.zeros((4, 3)), 'dense/bias': np.zeros(3)}\n"
+     "def train(step):\n    model['dense/kernel'] += step * np.arange(12.0).reshape(4, 3)\n    model['dense/bias'] -= step"),
     f"train(1)\n%commit_weights model -m \"{XSS}\" --metric acc=0.5",
     "train(2)\n%commit_weights model -m \"second\" --metric acc=0.7",
     "train(3)\n%commit_weights model -m \"third\" --metric acc=0.9",
 ]
+
+# JupyterLab's status bar shows the notebook's kernel as "<name> | Idle" when it is idle
+KERNEL_IDLE = ("[...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+               ".some(e => /\\| Idle$/.test(e.textContent.trim()))")  # fmt: skip
 
 
 def kernel_run(lab, code: str) -> str:
@@ -78,7 +82,10 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     )
     labels = [nodes(page).nth(i).get_attribute("data-label") for i in range(3)]
     assert sorted(labels) == ["v1", "v2", "v3"]
-    assert page.locator("#nbversion-panel [data-testid='nbversion-node'][data-current='true']").get_attribute("data-label") == "v3"
+    # the live model holds v3 once the kernel's "changed" event is in (the tree can be read over REST first)
+    page.wait_for_function(
+        "document.querySelector(\"#nbversion-panel [data-current='true']\")?.dataset.label === 'v3'", timeout=30_000
+    )
 
     # messages are text: the XSS payload shows literally, creates no element, runs nothing
     panel = page.locator("#nbversion-panel")
@@ -125,22 +132,33 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     assert "does not fit" in error.inner_text()
     assert kernel_run(lab, "print(model['dense/kernel'].shape)").strip() == "(5, 3)"
 
-    # restart the kernel: the tree is still there (served by the server extension)
+    # restart the kernel: the panel drops the tree and reads it again from the server extension,
+    # which does not need the kernel (the fresh kernel has not loaded nbversion)
+    status = panel.locator("[data-testid='nbversion-kernel-status']")
+    assert status.inner_text() == "kernel linked"
+    loads = int(panel.locator("[data-history-loads]").get_attribute("data-history-loads"))
+    pid = kernel_run(lab, "import os; print(os.getpid())").strip()
     page.get_by_role("menuitem", name="Kernel").click()
     page.get_by_role("menuitem", name=re.compile("^Restart Kernel…|^Restart Kernel\\.\\.\\.")).click()
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
-    time.sleep(2)
+    panel.get_by_text("kernel not linked", exact=True).wait_for(timeout=30_000)  # the comm went with the kernel
+    page.wait_for_function(f"!({KERNEL_IDLE})", timeout=30_000)  # the status bar: restarting...
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)  # ...then idle
+    assert kernel_run(lab, "import os; print(os.getpid())").strip() != pid  # another process: it did restart
+    page.wait_for_function(
+        f"Number(document.querySelector('#nbversion-panel [data-history-loads]').dataset.historyLoads) > {loads}",
+        timeout=30_000,
+    )
     assert nodes(page).count() == 3
+    assert status.inner_text() == "kernel not linked"
 
-    # a commit from another process (here: this test, as the CLI would) appears within about a second
+    # a commit from another process (here: this test, as the CLI would) appears without a refresh
     with nbversion.Repo(lab["root"] / ".nbversion") as repo:
         repo.commit({"dense/kernel": np.ones((4, 3)), "dense/bias": np.ones(3)}, model="model",
                     message="tried a larger step", metrics={"acc": 0.8}, parents=[v1], branch="experiment")  # fmt: skip
-    started = time.monotonic()
-    page.wait_for_function(
+    page.wait_for_function(  # the panel polls (every 0.5 s by default; an unchanged answer is a few bytes)
         "document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === 4", timeout=10_000
     )
-    assert time.monotonic() - started < 2.0  # polling every 0.5 s (an unchanged answer is a few bytes)
     panel.screenshot(path=str(artifacts / "panel.png"))
 
     # the picture for the README: a branched history, one version selected

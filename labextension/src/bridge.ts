@@ -1,0 +1,266 @@
+/**
+ * The kernel end of one notebook: the `nbversion` comm the kernel opens on
+ * `%load_ext nbversion`, used for everything that touches the live model. Requests are matched
+ * to replies by id; events ("hello", "changed") are passed on as a Lumino signal.
+ */
+import type { NotebookPanel } from '@jupyterlab/notebook';
+import type { Kernel, KernelMessage } from '@jupyterlab/services';
+import { PromiseDelegate } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  COMM_TARGET,
+  ICidMap,
+  IKernelEvent,
+  IOps,
+  IReply,
+  NbversionError,
+  Op,
+  PROTOCOL
+} from './protocol';
+
+/** What the panel tells the user when an action needs the kernel side. */
+export const NO_COMM_MESSAGE =
+  'Run %load_ext nbversion in this notebook to load versions into the live model.';
+
+/**
+ * The kernel end of one notebook: registers the `nbversion` comm target on the notebook's
+ * kernel (again after every kernel change or restart), matches replies to requests by id
+ * and passes events on.
+ */
+export class KernelBridge implements IDisposable {
+  constructor(readonly notebook: NotebookPanel) {
+    const sessionContext = notebook.sessionContext;
+    sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+    sessionContext.statusChanged.connect(this._onStatusChanged, this);
+    this._register(sessionContext.session?.kernel ?? null);
+    notebook.disposed.connect(() => this.dispose());
+  }
+
+  /** Events ("hello", "changed") from the kernel. */
+  get event(): ISignal<this, IKernelEvent> {
+    return this._event;
+  }
+
+  /** Emitted when the comm opens or closes. */
+  get commChanged(): ISignal<this, boolean> {
+    return this._commChanged;
+  }
+
+  /**
+   * Emitted when the kernel restarts (by the user or after a crash): whatever the kernel
+   * had loaded is gone, nbversion included.
+   */
+  get kernelRestarted(): ISignal<this, void> {
+    return this._kernelRestarted;
+  }
+
+  /** Whether the kernel has opened the comm (`%load_ext nbversion` ran). */
+  get connected(): boolean {
+    return this._comm !== null && !this._comm.isDisposed;
+  }
+
+  /** The last `current` map the kernel reported: model -> CID. */
+  get current(): ICidMap {
+    return this._current;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    const sessionContext = this.notebook.sessionContext;
+    sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
+    sessionContext.statusChanged.disconnect(this._onStatusChanged, this);
+    this._dropComm('The notebook was closed.');
+    if (this._kernel && !this._kernel.isDisposed) {
+      this._kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);
+    }
+    this._kernel = null;
+    Signal.clearData(this);
+  }
+
+  /** Send one request and wait for its reply; rejects with the kernel's error. */
+  request<K extends Op>(
+    op: K,
+    args: IOps[K]['args'],
+    timeoutMs = 300_000
+  ): Promise<IOps[K]['result']> {
+    const comm = this._comm;
+    if (comm === null || comm.isDisposed) {
+      return Promise.reject(
+        new NbversionError('NoKernelExtension', NO_COMM_MESSAGE)
+      );
+    }
+    const id = ++this._nextId;
+    const delegate = new PromiseDelegate<any>();
+    const timer = setTimeout(() => {
+      if (this._pending.delete(id)) {
+        delegate.reject(
+          new NbversionError(
+            'Timeout',
+            `The kernel did not answer '${op}' within ${timeoutMs / 1000} s.`
+          )
+        );
+      }
+    }, timeoutMs);
+    this._pending.set(id, { delegate, timer });
+    try {
+      comm.send({ protocol: PROTOCOL, id, op, ...args } as any);
+    } catch (error) {
+      this._settle(id);
+      clearTimeout(timer);
+      return Promise.reject(
+        new NbversionError('KernelError', `Cannot send to the kernel: ${error}`)
+      );
+    }
+    return delegate.promise;
+  }
+
+  private _onKernelChanged(
+    _: unknown,
+    change: { newValue: Kernel.IKernelConnection | null }
+  ): void {
+    this._dropComm('The kernel changed.');
+    this._register(change.newValue);
+  }
+
+  private _onStatusChanged(_: unknown, status: Kernel.Status): void {
+    if (
+      status === 'restarting' ||
+      status === 'autorestarting' ||
+      status === 'dead'
+    ) {
+      this._dropComm(`The kernel is ${status}.`);
+    }
+    if (status === 'restarting' || status === 'autorestarting') {
+      this._kernelRestarted.emit();
+    }
+    // Registering again is idempotent, and covers a kernel that came back with a fresh state.
+    this._register(this.notebook.sessionContext.session?.kernel ?? null);
+  }
+
+  private _register(kernel: Kernel.IKernelConnection | null): void {
+    if (kernel === this._kernel) {
+      if (kernel && !kernel.isDisposed) {
+        kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
+      }
+      return;
+    }
+    if (this._kernel && !this._kernel.isDisposed) {
+      this._kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);
+    }
+    this._kernel = kernel;
+    if (kernel && !kernel.isDisposed) {
+      kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
+    }
+  }
+
+  private _onCommOpen = (
+    comm: Kernel.IComm,
+    msg: KernelMessage.ICommOpenMsg
+  ): void => {
+    if (this._comm && this._comm !== comm) {
+      this._dropComm('The kernel opened a new nbversion comm.');
+    }
+    this._comm = comm;
+    comm.onMsg = (m: KernelMessage.ICommMsgMsg) =>
+      this._onMessage(comm, m.content.data as any);
+    comm.onClose = () => {
+      if (this._comm === comm) {
+        this._dropComm('The kernel closed the nbversion comm.');
+      }
+    };
+    this._commChanged.emit(true);
+    this._onMessage(comm, msg.content.data as any);
+  };
+
+  private _onMessage(comm: Kernel.IComm, data: IReply & IKernelEvent): void {
+    if (comm !== this._comm || !data || typeof data !== 'object') {
+      return;
+    }
+    if (typeof data.id === 'number' && this._pending.has(data.id)) {
+      const pending = this._settle(data.id)!;
+      if (data.protocol !== PROTOCOL) {
+        pending.delegate.reject(
+          new NbversionError(
+            'ProtocolError',
+            `The kernel speaks nbversion protocol ${data.protocol}, the panel ${PROTOCOL}. Update nbversion.`
+          )
+        );
+      } else if (data.ok) {
+        pending.delegate.resolve(data.result);
+      } else {
+        const error = data.error ?? {
+          type: 'Error',
+          message: 'The kernel reported an error without a message.'
+        };
+        pending.delegate.reject(new NbversionError(error.type, error.message));
+      }
+      return;
+    }
+    if (typeof data.event === 'string') {
+      this._noteCurrent(data);
+      this._event.emit(data);
+    }
+  }
+
+  private _noteCurrent(event: IKernelEvent): void {
+    const current = { ...this._current };
+    if (event.current && typeof event.current === 'object') {
+      Object.assign(current, event.current);
+    }
+    if (event.model) {
+      if (typeof event.current === 'string') {
+        current[event.model] = event.current;
+      } else if (typeof event.cid === 'string') {
+        current[event.model] = event.cid;
+      }
+    }
+    this._current = current;
+  }
+
+  private _settle(id: number): IPending | undefined {
+    const pending = this._pending.get(id);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this._pending.delete(id);
+    }
+    return pending;
+  }
+
+  private _dropComm(reason: string): void {
+    for (const id of [...this._pending.keys()]) {
+      this._settle(id)!.delegate.reject(
+        new NbversionError('KernelGone', reason)
+      );
+    }
+    if (this._comm !== null) {
+      this._comm = null;
+      this._current = {};
+      this._commChanged.emit(false);
+    }
+  }
+
+  private _kernel: Kernel.IKernelConnection | null = null;
+  private _comm: Kernel.IComm | null = null;
+  private _current: ICidMap = {};
+  private _nextId = 0;
+  private _pending = new Map<number, IPending>();
+  private _isDisposed = false;
+  private _event = new Signal<this, IKernelEvent>(this);
+  private _commChanged = new Signal<this, boolean>(this);
+  private _kernelRestarted = new Signal<this, void>(this);
+}
+
+/** A request waiting for its reply. */
+interface IPending {
+  delegate: PromiseDelegate<any>;
+  timer: ReturnType<typeof setTimeout>;
+}

@@ -1,0 +1,286 @@
+/**
+ * The selected version: its head line and message, the actions (load, compare, tag, pin), the
+ * last comparison, its fields, metrics, tensors and the cell that committed it.
+ */
+import { InputDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import {
+  formatBytes,
+  formatNumber,
+  formatShape,
+  formatTime,
+  shortCid
+} from '../format';
+import { VersionTreeModel } from '../model';
+import { IDiffRow, ITensorInfo, IVersion } from '../protocol';
+
+/** At most this many tensor rows are drawn. */
+const MAX_TENSOR_ROWS = 1000;
+
+export function Details({
+  model,
+  metric
+}: {
+  model: VersionTreeModel;
+  metric: string | null;
+}): JSX.Element {
+  const cid = model.selectedCid!;
+  const summary = model.byCid.get(cid);
+  const d: IVersion | undefined = model.details ?? summary;
+  const isCurrent =
+    cid === model.currentOf(summary?.model ?? model.selectedModel);
+  const diff = model.diff && model.diff.b === cid ? model.diff : null;
+  const labelOf = (c: string) => model.byCid.get(c)?.label ?? shortCid(c);
+  return (
+    <div className="jp-nbversion-details" data-testid="nbversion-details">
+      <div className="jp-nbversion-details-head">
+        <span className="jp-nbversion-label">{d?.label ?? ''}</span>
+        <span className="jp-nbversion-cid jp-nbversion-fullcid" title="CID">
+          {cid}
+        </span>
+        {isCurrent && (
+          <span className="jp-nbversion-chip jp-mod-current">current</span>
+        )}
+      </div>
+      <div className="jp-nbversion-message" data-testid="nbversion-message">
+        {d?.message ?? ''}
+      </div>
+      <Actions model={model} cid={cid} label={summary?.label} />
+      {diff && <DiffTable rows={diff.rows} a={labelOf(diff.a)} />}
+      {d && <VersionFields version={d} labelOf={labelOf} />}
+      {d && <MetricsTable metrics={d.metrics ?? {}} selected={metric} />}
+      <TensorsSection tensors={model.details?.tensors} />
+      <CellSource context={d?.context} />
+    </div>
+  );
+}
+
+/** The buttons that act on the version, disabled while an action runs. */
+function Actions({
+  model,
+  cid,
+  label
+}: {
+  model: VersionTreeModel;
+  cid: string;
+  label: string | undefined;
+}): JSX.Element {
+  const busy = model.busy !== null;
+  const onTag = async () => {
+    const result = await InputDialog.getText({
+      title: `Tag ${label ?? shortCid(cid)}`,
+      label: 'Tag name',
+      placeholder: 'best'
+    });
+    const name = result.value?.trim();
+    if (result.button.accept && name) {
+      await model.tag(cid, name);
+    }
+  };
+  return (
+    <div className="jp-nbversion-actions">
+      <button
+        className="jp-nbversion-button"
+        data-testid="nbversion-load"
+        disabled={busy}
+        title="Load this version's weights into the live model (through the kernel)"
+        onClick={() => void model.load(cid)}
+      >
+        Load into model
+      </button>
+      <button
+        className="jp-nbversion-button"
+        data-testid="nbversion-compare"
+        disabled={busy}
+        title="Compare with the model's current version"
+        onClick={() => void model.compare(cid)}
+      >
+        Compare
+      </button>
+      <button
+        className="jp-nbversion-button"
+        data-testid="nbversion-tag"
+        disabled={busy}
+        onClick={() => void onTag()}
+      >
+        Tag
+      </button>
+      <button
+        className="jp-nbversion-button"
+        data-testid="nbversion-pin"
+        disabled={busy}
+        title="Record this version in the notebook's metadata (metadata.nbversion.pins) and save"
+        onClick={() => void model.pin(cid)}
+      >
+        Pin to notebook
+      </button>
+      {busy && <span className="jp-nbversion-busy">{model.busy}…</span>}
+    </div>
+  );
+}
+
+function VersionFields({
+  version: d,
+  labelOf
+}: {
+  version: IVersion;
+  labelOf: (cid: string) => string;
+}): JSX.Element {
+  const notebook = d.context?.notebook;
+  return (
+    <dl className="jp-nbversion-fields">
+      <dt>Model</dt>
+      <dd>{d.model}</dd>
+      <dt>Time</dt>
+      <dd title={d.time}>{formatTime(d.time)}</dd>
+      <dt>Author</dt>
+      <dd>{d.author}</dd>
+      <dt>Framework</dt>
+      <dd>{d.framework}</dd>
+      <dt>Parents</dt>
+      <dd>
+        {d.parents.length === 0 ? '—' : d.parents.map(labelOf).join(', ')}
+      </dd>
+      <dt>Tags</dt>
+      <dd>{(d.tags ?? []).length ? d.tags.join(', ') : '—'}</dd>
+      {typeof notebook === 'string' && (
+        <>
+          <dt>Notebook</dt>
+          <dd className="jp-nbversion-path-text">{notebook}</dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+/** The version's metrics; the one the chart shows is highlighted. Nothing when it has none. */
+function MetricsTable({
+  metrics,
+  selected
+}: {
+  metrics: { [name: string]: number };
+  selected: string | null;
+}): JSX.Element | null {
+  const entries = Object.entries(metrics);
+  if (entries.length === 0) {
+    return null;
+  }
+  return (
+    <table className="jp-nbversion-table">
+      <thead>
+        <tr>
+          <th>Metric</th>
+          <th>Value</th>
+        </tr>
+      </thead>
+      <tbody>
+        {entries.map(([name, value]) => (
+          <tr key={name} className={name === selected ? 'jp-mod-selected' : ''}>
+            <td>{name}</td>
+            <td>{formatNumber(value)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The tensors (read with the version's details; `undefined` until they came). */
+function TensorsSection({
+  tensors
+}: {
+  tensors: ITensorInfo[] | undefined;
+}): JSX.Element {
+  if (tensors === undefined) {
+    return <div className="jp-nbversion-muted">Loading tensors…</div>;
+  }
+  const total = tensors.reduce((n, t) => n + (t.size ?? 0), 0);
+  return (
+    <details className="jp-nbversion-section" open={tensors.length <= 20}>
+      <summary>
+        {tensors.length} tensors, {formatBytes(total)}
+      </summary>
+      <table className="jp-nbversion-table">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>dtype</th>
+            <th>Shape</th>
+            <th>Size</th>
+          </tr>
+        </thead>
+        <tbody>
+          {tensors.slice(0, MAX_TENSOR_ROWS).map(t => (
+            <tr key={t.name}>
+              <td>{t.name}</td>
+              <td>{t.dtype}</td>
+              <td>{formatShape(t.shape)}</td>
+              <td>{formatBytes(t.size)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {tensors.length > MAX_TENSOR_ROWS && (
+        <div className="jp-nbversion-muted">
+          and {tensors.length - MAX_TENSOR_ROWS} more
+        </div>
+      )}
+    </details>
+  );
+}
+
+/** The source of the cell that committed the version, when the version records it. */
+function CellSource({
+  context
+}: {
+  context: IVersion['context'] | undefined;
+}): JSX.Element | null {
+  const cell = context?.cell;
+  if (!cell || typeof cell !== 'object' || typeof cell.source !== 'string') {
+    return null;
+  }
+  return (
+    <details className="jp-nbversion-section" open>
+      <summary>
+        Committed by cell
+        {typeof cell.execution_count === 'number'
+          ? ` [${cell.execution_count}]`
+          : ''}
+      </summary>
+      <pre className="jp-nbversion-source">{cell.source}</pre>
+    </details>
+  );
+}
+
+/** The last comparison with the live model's version. */
+function DiffTable({ rows, a }: { rows: IDiffRow[]; a: string }): JSX.Element {
+  const changed = rows.filter(r => r.status !== 'unchanged').length;
+  return (
+    <div className="jp-nbversion-diff" data-testid="nbversion-diff">
+      <div className="jp-nbversion-muted">
+        Against {a} (current): {changed} of {rows.length} tensors differ
+      </div>
+      <table className="jp-nbversion-table">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Status</th>
+            <th>L2</th>
+            <th>max |Δ|</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(r => (
+            <tr key={r.name} className={`jp-nbversion-status-${r.status}`}>
+              <td>{r.name}</td>
+              <td>{r.status}</td>
+              <td>{formatNumber(r.l2)}</td>
+              <td>{formatNumber(r.max_abs)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,262 @@
+/**
+ * The version list: one row per version with its piece of the git-style graph, virtualised
+ * (only the rows in view, plus a few, are in the DOM). The layout itself is `layout.ts`.
+ */
+import * as React from 'react';
+
+import { formatNumber, shortCid } from '../format';
+import { IGraphLayout, IRow, ISegment, visibleRange } from '../layout';
+import { ICidMap, IVersion } from '../protocol';
+import { colorClass } from './colors';
+
+export const ROW_HEIGHT = 28;
+const LANE_WIDTH = 14;
+
+/** Branch names by the CID they point at, to label rows. */
+export function headsByCid(branches: ICidMap): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [branch, cid] of Object.entries(branches)) {
+    out.set(cid, [...(out.get(cid) ?? []), branch]);
+  }
+  return out;
+}
+
+export interface IGraphListProps {
+  layout: IGraphLayout<IVersion>;
+  metric: string | null;
+  current: string | null;
+  selected: string | null;
+  heads: Map<string, string[]>;
+  onSelect: (cid: string) => void;
+}
+
+/** Only the rows in view (plus a few) are in the DOM, at absolute positions. */
+export function GraphList(props: IGraphListProps): JSX.Element {
+  const { layout, selected, onSelect } = props;
+  const ref = React.useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = React.useState(0);
+  const height = useClientHeight(ref, 400);
+
+  const count = layout.rows.length;
+  const { start, end } = visibleRange(scrollTop, height, ROW_HEIGHT, count);
+  const graphWidth = Math.max(1, layout.width) * LANE_WIDTH + 6;
+
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') {
+      return;
+    }
+    e.preventDefault();
+    const i = layout.rows.findIndex(r => r.node.cid === selected);
+    const next = Math.min(
+      count - 1,
+      Math.max(0, i + (e.key === 'ArrowDown' ? 1 : -1))
+    );
+    const row = layout.rows[next];
+    if (row) {
+      onSelect(row.node.cid);
+      if (ref.current) {
+        scrollRowIntoView(ref.current, next);
+      }
+    }
+  };
+
+  const rows: JSX.Element[] = [];
+  for (let i = start; i < end; i++) {
+    rows.push(
+      <GraphRow
+        key={layout.rows[i].node.cid}
+        row={layout.rows[i]}
+        graphWidth={graphWidth}
+        {...props}
+      />
+    );
+  }
+  return (
+    <div
+      className="jp-nbversion-list"
+      ref={ref}
+      tabIndex={0}
+      role="listbox"
+      aria-label="Versions"
+      data-testid="nbversion-list"
+      onScroll={e => setScrollTop(e.currentTarget.scrollTop)}
+      onKeyDown={onKeyDown}
+    >
+      <div
+        className="jp-nbversion-list-inner"
+        style={{ height: count * ROW_HEIGHT }}
+      >
+        {rows}
+      </div>
+    </div>
+  );
+}
+
+/** The element's height, followed as it is resized; `fallback` while it has none. */
+function useClientHeight(
+  ref: React.RefObject<HTMLElement>,
+  fallback: number
+): number {
+  const [height, setHeight] = React.useState(fallback);
+  React.useLayoutEffect(() => {
+    const node = ref.current;
+    if (!node) {
+      return;
+    }
+    setHeight(node.clientHeight || fallback);
+    if (typeof ResizeObserver === 'undefined') {
+      return;
+    }
+    const observer = new ResizeObserver(() =>
+      setHeight(node.clientHeight || fallback)
+    );
+    observer.observe(node);
+    return () => observer.disconnect();
+  }, []);
+  return height;
+}
+
+/** Scroll the list just enough to show row `index` whole. */
+function scrollRowIntoView(list: HTMLElement, index: number): void {
+  const top = index * ROW_HEIGHT;
+  if (top < list.scrollTop) {
+    list.scrollTop = top;
+  } else if (top + ROW_HEIGHT > list.scrollTop + list.clientHeight) {
+    list.scrollTop = top + ROW_HEIGHT - list.clientHeight;
+  }
+}
+
+type GraphRowProps = IGraphListProps & {
+  row: IRow<IVersion>;
+  graphWidth: number;
+};
+
+function GraphRow(props: GraphRowProps): JSX.Element {
+  const { row, metric, current, selected, heads, onSelect } = props;
+  const v = row.node;
+  const isCurrent = v.cid === current;
+  const isSelected = v.cid === selected;
+  const value = metric ? v.metrics?.[metric] : undefined;
+  return (
+    <div
+      className={
+        'jp-nbversion-row' +
+        (isSelected ? ' jp-mod-selected' : '') +
+        (isCurrent ? ' jp-mod-current' : '')
+      }
+      style={{ top: row.index * ROW_HEIGHT, height: ROW_HEIGHT }}
+      role="option"
+      aria-selected={isSelected}
+      data-testid="nbversion-node"
+      data-cid={v.cid}
+      data-label={v.label}
+      data-current={isCurrent ? 'true' : undefined}
+      title={v.message}
+      onClick={() => onSelect(v.cid)}
+    >
+      <RowGraph row={row} width={props.graphWidth} isCurrent={isCurrent} />
+      <span className="jp-nbversion-label">{v.label}</span>
+      <span className="jp-nbversion-cid">{shortCid(v.cid)}</span>
+      <RowChips
+        isCurrent={isCurrent}
+        branches={heads.get(v.cid) ?? []}
+        tags={v.tags ?? []}
+      />
+      <span className="jp-nbversion-msg">{v.message}</span>
+      {typeof value === 'number' && (
+        <span className="jp-nbversion-metric" title={metric ?? ''}>
+          {formatNumber(value)}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** The row's slice of the graph: lines in from above, lines out below, the version's dot. */
+function RowGraph({
+  row,
+  width,
+  isCurrent
+}: {
+  row: IRow<IVersion>;
+  width: number;
+  isCurrent: boolean;
+}): JSX.Element {
+  const half = ROW_HEIGHT / 2;
+  const edge = (key: string, s: ISegment, y0: number, y1: number) => (
+    <path
+      key={key}
+      d={segmentPath(s.from, s.to, y0, y1)}
+      className={`jp-nbversion-edge ${colorClass(s.color)}`}
+    />
+  );
+  return (
+    <svg
+      className="jp-nbversion-graph"
+      width={width}
+      height={ROW_HEIGHT}
+      aria-hidden="true"
+    >
+      {row.top.map((s, k) => edge(`t${k}`, s, 0, half))}
+      {row.bottom.map((s, k) => edge(`b${k}`, s, half, ROW_HEIGHT))}
+      {isCurrent && (
+        <circle
+          cx={laneX(row.lane)}
+          cy={half}
+          r={7}
+          className="jp-nbversion-current-ring"
+        />
+      )}
+      <circle
+        cx={laneX(row.lane)}
+        cy={half}
+        r={4}
+        className={`jp-nbversion-dot ${colorClass(row.color)}`}
+      />
+    </svg>
+  );
+}
+
+/** "current", then the branches whose head this is, then the tags. */
+function RowChips({
+  isCurrent,
+  branches,
+  tags
+}: {
+  isCurrent: boolean;
+  branches: string[];
+  tags: string[];
+}): JSX.Element {
+  return (
+    <>
+      {isCurrent && (
+        <span className="jp-nbversion-chip jp-mod-current">current</span>
+      )}
+      {branches.map(b => (
+        <span key={`b:${b}`} className="jp-nbversion-chip jp-mod-branch">
+          {b}
+        </span>
+      ))}
+      {tags.map(t => (
+        <span key={`t:${t}`} className="jp-nbversion-chip jp-mod-tag">
+          {t}
+        </span>
+      ))}
+    </>
+  );
+}
+
+function laneX(lane: number): number {
+  return lane * LANE_WIDTH + LANE_WIDTH / 2 + 3;
+}
+
+/** A line from lane `from` at height y0 to lane `to` at y1: straight, or an S-curve. */
+function segmentPath(from: number, to: number, y0: number, y1: number): string {
+  const x0 = laneX(from);
+  const x1 = laneX(to);
+  if (x0 === x1) {
+    return `M${x0} ${y0}V${y1}`;
+  }
+  const mid = (y0 + y1) / 2;
+  return `M${x0} ${y0}C${x0} ${mid} ${x1} ${mid} ${x1} ${y1}`;
+}

@@ -1,0 +1,95 @@
+/**
+ * The panel's top line: which model and which metric, re-read, and whether the kernel is linked.
+ */
+import * as React from 'react';
+
+import { NO_COMM_MESSAGE } from '../bridge';
+import { VersionTreeModel } from '../model';
+
+export function Toolbar({
+  model,
+  metric,
+  metrics
+}: {
+  model: VersionTreeModel;
+  metric: string | null;
+  metrics: string[];
+}): JSX.Element {
+  return (
+    <div className="jp-nbversion-toolbar">
+      <Choice
+        label="Model"
+        testid="nbversion-model-select"
+        value={model.selectedModel}
+        options={model.modelNames}
+        onChange={name => (model.selectedModel = name)}
+      />
+      <Choice
+        label="Metric"
+        testid="nbversion-metric-select"
+        value={metric}
+        options={metrics}
+        onChange={name => (model.metricChoice = name)}
+      />
+      <button
+        className="jp-nbversion-button jp-nbversion-refresh"
+        title="Re-read the history"
+        data-testid="nbversion-refresh"
+        onClick={() => void model.refresh()}
+      >
+        ⟳
+      </button>
+      <KernelStatus connected={model.connected} />
+    </div>
+  );
+}
+
+/** A labelled drop-down, disabled while there is nothing to choose. */
+function Choice({
+  label,
+  testid,
+  value,
+  options,
+  onChange
+}: {
+  label: string;
+  testid: string;
+  value: string | null;
+  options: string[];
+  onChange: (value: string | null) => void;
+}): JSX.Element {
+  return (
+    <label className="jp-nbversion-field">
+      <span>{label}</span>
+      <select
+        data-testid={testid}
+        value={value ?? ''}
+        disabled={options.length === 0}
+        onChange={e => onChange(e.currentTarget.value || null)}
+      >
+        {options.map(name => (
+          <option key={name} value={name}>
+            {name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** Whether `%load_ext nbversion` ran in the notebook's kernel (the comm is open). */
+function KernelStatus({ connected }: { connected: boolean }): JSX.Element {
+  return (
+    <span
+      className={`jp-nbversion-kernel ${connected ? 'jp-mod-connected' : ''}`}
+      data-testid="nbversion-kernel-status"
+      title={
+        connected
+          ? 'The kernel has nbversion loaded: versions can be loaded into the live model.'
+          : NO_COMM_MESSAGE
+      }
+    >
+      {connected ? 'kernel linked' : 'kernel not linked'}
+    </span>
+  );
+}
