@@ -78,43 +78,48 @@ function Actions({
       await model.tag(cid, name);
     }
   };
+  const actions: {
+    testid: string;
+    label: string;
+    title?: string;
+    run: () => Promise<void>;
+  }[] = [
+    {
+      testid: 'nbversion-load',
+      label: 'Load into model',
+      title:
+        "Load this version's weights into the live model (through the kernel)",
+      run: () => model.load(cid)
+    },
+    {
+      testid: 'nbversion-compare',
+      label: 'Compare',
+      title: "Compare with the model's current version",
+      run: () => model.compare(cid)
+    },
+    { testid: 'nbversion-tag', label: 'Tag', run: onTag },
+    {
+      testid: 'nbversion-pin',
+      label: 'Pin to notebook',
+      title:
+        "Record this version in the notebook's metadata (metadata.nbversion.pins) and save",
+      run: () => model.pin(cid)
+    }
+  ];
   return (
     <div className="jp-nbversion-actions">
-      <button
-        className="jp-nbversion-button"
-        data-testid="nbversion-load"
-        disabled={busy}
-        title="Load this version's weights into the live model (through the kernel)"
-        onClick={() => void model.load(cid)}
-      >
-        Load into model
-      </button>
-      <button
-        className="jp-nbversion-button"
-        data-testid="nbversion-compare"
-        disabled={busy}
-        title="Compare with the model's current version"
-        onClick={() => void model.compare(cid)}
-      >
-        Compare
-      </button>
-      <button
-        className="jp-nbversion-button"
-        data-testid="nbversion-tag"
-        disabled={busy}
-        onClick={() => void onTag()}
-      >
-        Tag
-      </button>
-      <button
-        className="jp-nbversion-button"
-        data-testid="nbversion-pin"
-        disabled={busy}
-        title="Record this version in the notebook's metadata (metadata.nbversion.pins) and save"
-        onClick={() => void model.pin(cid)}
-      >
-        Pin to notebook
-      </button>
+      {actions.map(action => (
+        <button
+          key={action.testid}
+          className="jp-nbversion-button"
+          data-testid={action.testid}
+          disabled={busy}
+          title={action.title}
+          onClick={() => void action.run()}
+        >
+          {action.label}
+        </button>
+      ))}
       {busy && <span className="jp-nbversion-busy">{model.busy}…</span>}
     </div>
   );
