@@ -1,23 +1,36 @@
 """The ``nbversion`` command: a thin shell surface over :class:`nbversion.Repo`.
 
 Each sub-command parses its arguments, calls one repository verb and prints what
-:mod:`nbversion.present` renders (a table, or JSON with ``--json``). Errors of our own print one
-line and exit with status 1.
+:mod:`nbversion.present` renders (a table, or JSON with ``--json``). Errors of our own (and a full
+disk) print one line and exit with status 1; our warnings (a damaged index row left out of a
+listing) print one line each on stderr.
+
+``--repo DIR`` / ``NBVERSION_DIR`` name a repository folder or a project folder holding
+``.nbversion``; commands that read a repository refuse one that does not exist (as ``fsck`` and
+``gc`` always do) instead of showing an empty one.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from . import present
-from .errors import NbversionError
+from .errors import NbversionError, NbversionWarning, RepoNotFoundError, StoreFullError
 from .repo import Repo, file_cid
+
+#: Commands that read an existing repository (the others create one, or need none).
+READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout"}
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @contextlib.contextmanager
@@ -78,8 +91,15 @@ def cmd_tag(repo: Repo, args: argparse.Namespace) -> Any:
 
 
 def cmd_export(repo: Repo, args: argparse.Namespace) -> Any:
-    with progress_bar("export") as progress:
-        root, size = repo.export_car(args.ref, args.output, args.model, progress=progress)
+    try:
+        with progress_bar("export") as progress:
+            root, size = repo.export_car(args.ref, args.output, args.model, progress=progress)
+    except OSError as exc:
+        if exc.errno not in _FULL_ERRNOS or isinstance(exc, NbversionError):
+            raise
+        raise StoreFullError(
+            exc.errno, f"The disk holding {args.output} is full; no file was written. Free some space and retry."
+        ) from exc
     return f"Exported {root} ({size:,} bytes) to {args.output}"
 
 
@@ -116,25 +136,54 @@ def cmd_gc(repo: Repo, args: argparse.Namespace) -> Any:
     return f"Removed {removed} unused blocks, freed {freed:,} bytes."
 
 
+def npz_member(name: str) -> str:
+    """The .npz member a tensor is written to (``NAME.npy``, as ``numpy.savez`` names it), or
+    :class:`NbversionError` for a name that could point outside the archive when extracted: an
+    absolute name, a ``..``/``.``/empty component, a backslash, a drive, a control character."""
+    if (
+        not name
+        or not name.isprintable()
+        or "\\" in name
+        or _DRIVE.match(name)
+        or any(part in ("", ".", "..") for part in name.split("/"))
+    ):
+        raise NbversionError(
+            f"Tensor name {name!r} cannot name a file inside an .npz archive; write a .safetensors file instead."
+        )
+    return f"{name}.npy"
+
+
+def write_npz(path: Path, members: Mapping[str, str], tensors: Mapping[str, Any]) -> None:
+    """Write ``tensors`` as ``numpy.savez`` does, each to the member :func:`npz_member` named (no
+    name is ever taken for an argument of numpy's, and no member can leave the archive)."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, member in members.items():
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asarray(tensors[name]), allow_pickle=False)
+
+
 def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
     out = Path(args.output)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".safetensors"):
         raise NbversionError(f"Cannot write {out}: use a .npz or .safetensors file name.")
     version = repo.show(args.ref, args.model)
+    lazy = repo.load(version, lazy=True)
+    members = {name: npz_member(name) for name in lazy} if suffix == ".npz" else {}  # all checked first
     with progress_bar("checkout", repo.manifest(version).nbytes) as progress:
-        tensors = {}
-        for name, array in repo.load(version, lazy=True).items():
+        tensors: Dict[str, Any] = {}
+        for name, array in lazy.items():
             tensors[name] = array
             if progress is not None:
                 progress(array.nbytes)
     tmp = out.with_name(f".{out.name}.partial")
     try:
         if suffix == ".npz":
-            import numpy as np
-
-            with open(tmp, "wb") as f:
-                np.savez(f, **tensors)
+            write_npz(tmp, members, tensors)
         else:
             from safetensors.numpy import save_file
 
@@ -151,12 +200,25 @@ def cmd_demo(repo: Repo, args: argparse.Namespace) -> Any:
     return run_demo(repo)
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbversion",
         description="Version control of model weights, content-addressed like IPFS.",
     )
-    parser.add_argument("--repo", help="repository directory (default: nearest .nbversion/, or $NBVERSION_DIR)")
+    parser.add_argument(
+        "--repo", help="repository folder, or a project folder holding .nbversion (default: $NBVERSION_DIR, or the nearest .nbversion/)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable, help: str, json_flag: bool = False) -> argparse.ArgumentParser:
@@ -169,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("log", cmd_log, "list versions: a model's lineage, or every version with --all", True)
     p.add_argument("model", nargs="?", help="model name (default: the only model)")
     p.add_argument("--all", action="store_true", help="every version, all branches")
-    p.add_argument("-n", type=int, help="show at most N versions")
+    p.add_argument("-n", type=at_least_one, help="show at most N versions (1 or more)")
 
     p = add("show", cmd_show, "show one version: metadata and tensors", True)
     p.add_argument("ref", help="CID, CID prefix, tag, MODEL, MODEL~N, vN, HEAD")
@@ -213,20 +275,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def open_repo(args: argparse.Namespace) -> Repo:
+    """The repository the command line names; :class:`RepoNotFoundError` when a command that reads
+    one names (with --repo or NBVERSION_DIR) a repository that does not exist, or runs fsck or gc
+    where there is none."""
+    named = args.repo or os.environ.get("NBVERSION_DIR")
+    repo = Repo(args.repo) if args.repo else Repo()
+    if args.command in READERS and not repo.exists and (named or args.command in ("fsck", "gc")):
+        raise RepoNotFoundError(
+            f"No nbversion repository at {repo.path}. Name a repository folder (or the project folder holding "
+            "its .nbversion) with --repo or NBVERSION_DIR."
+        )
+    return repo
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     args.exit_code = 0
-    repo = Repo(args.repo) if args.repo else Repo()
-    try:
-        result = args.func(repo, args)
-    except NbversionError as exc:
-        print(f"nbversion: error: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:
-        return 0
-    finally:
-        repo.close()
-    if isinstance(result, (dict, list)):
+    repo: Optional[Repo] = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NbversionWarning)
+        try:
+            repo = open_repo(args)
+            result = args.func(repo, args)
+        except NbversionError as exc:
+            result, args.exit_code = exc, 1
+        except BrokenPipeError:
+            return 0
+        except OSError as exc:  # a full disk that reached us as a plain OSError
+            if exc.errno not in _FULL_ERRNOS:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            result, args.exit_code = NbversionError(f"The disk is full{where}; nothing was written. Free some space and retry."), 1
+        finally:
+            if repo is not None:
+                repo.close()
+    for warning in caught:
+        if issubclass(warning.category, NbversionWarning):
+            print(f"nbversion: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    if isinstance(result, NbversionError):
+        print(f"nbversion: error: {result}", file=sys.stderr)
+    elif isinstance(result, (dict, list)):
         print(json.dumps(result, indent=2))
     elif result is not None:
         print(result)

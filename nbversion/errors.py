@@ -50,6 +50,11 @@ class CorruptBlockError(NbversionError, ValueError):
     """A block's bytes no longer hash to its CID (or its recorded checksum)."""
 
 
+class CorruptIndexError(CorruptBlockError):
+    """A copy kept in a repository's index no longer matches its CID (a version block cached in
+    ``index.sqlite``), or an index database file itself is damaged."""
+
+
 class FormatError(NbversionError, ValueError):
     """Stored or imported data is not in a format nbversion understands (never executed)."""
 
@@ -64,3 +69,15 @@ class StoreFullError(NbversionError, OSError):
 
 class RepoNotFoundError(NbversionError, FileNotFoundError):
     """No ``.nbversion`` repository exists where one was looked for."""
+
+
+class OutsideRootError(NbversionError, PermissionError):
+    """A path names something outside the directory a search was confined to (a server's root)."""
+
+
+class NbversionWarning(UserWarning):
+    """Root of the warnings nbversion gives: something is wrong, but the work could go on."""
+
+
+class DamagedIndexWarning(NbversionWarning):
+    """An index row is damaged: a listing left it out, or the version was read from the block store."""

@@ -1,14 +1,18 @@
 """Presentation: the one place that renders versions, histories, diffs and reports as text, HTML
 and JSON, for every surface (CLI, magics, widgets, REST routes, the panel's comm).
 
-Everything a version holds came from a person, possibly a stranger, so HTML output escapes every
-value. JSON views are the panel's protocol (:data:`PROTOCOL`); the shell's ``--json`` uses them too.
+Everything a version holds came from a person, possibly a stranger. So text output passes every
+value through :func:`clean`, which shows control and invisible formatting characters as escapes
+(``\\x1b``, ``\\n``, ``\\u202e``) instead of letting a terminal act on them, and HTML output also
+escapes every value. JSON views are the panel's protocol (:data:`PROTOCOL`); the shell's ``--json``
+uses them too (JSON escapes control characters itself).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -42,8 +46,24 @@ class Rendered:
 # -- small pieces --------------------------------------------------------------------------------
 
 
+def clean(text: object) -> str:
+    """``text`` safe to print in a terminal: every control or invisible formatting character
+    (escape sequences, newlines, bidi overrides) shown as a Python-style escape, never sent raw."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else repr(ch)[1:-1] for ch in text)
+
+
+def clean_lines(text: object) -> List[str]:
+    """Multi-line text (a cell's source) as lines, tabs expanded, each :func:`clean`."""
+    return [clean(line.expandtabs(4)) for line in str(text).replace("\r\n", "\n").rstrip("\n").split("\n")]
+
+
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    """Rows as left-aligned text columns under ``header``."""
+    """Rows as left-aligned text columns under ``header``, every cell :func:`clean`."""
+    rows = [[clean(c) for c in r] for r in rows]
+    header = [clean(h) for h in header]
     widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header))]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -51,11 +71,11 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 def html_table(rows: Sequence[Sequence[str]], header: Sequence[str], css_class: str = "") -> str:
-    """Rows as an HTML table, every cell escaped."""
+    """Rows as an HTML table, every cell escaped (control characters shown as by :func:`clean`)."""
     e = html.escape
-    head = "".join(f"<th style='text-align:left'>{e(str(h))}</th>" for h in header)
+    head = "".join(f"<th style='text-align:left'>{e(clean(h))}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td style='text-align:left'>{e(clean(c))}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table class='{e(css_class)}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -117,7 +137,8 @@ def version_detail_json(v: Version, manifest: Manifest) -> Dict[str, Any]:
 
 
 def version_text(v: Version, manifest: Manifest) -> str:
-    """Everything a version records, for a terminal or a cell's output."""
+    """Everything a version records, for a terminal or a cell's output (every value :func:`clean`;
+    the cell's source keeps its lines, tabs expanded)."""
     lines = [
         f"{v.model} {v.label}  {v.cid}",
         f"parents:   {', '.join(str(p) for p in v.parents) or 'none (first version)'}",
@@ -127,26 +148,32 @@ def version_text(v: Version, manifest: Manifest) -> str:
         f"tags:      {', '.join(v.tags) or 'none'}",
         f"framework: {v.framework}   software: {', '.join(f'{k} {x}' for k, x in v.software.items())}",
     ]
+    lines = [clean(line) for line in lines]
     context = dict(v.context)
     if context.get("notebook"):
-        lines.append(f"notebook:  {context.pop('notebook')}")
+        lines.append(clean(f"notebook:  {context.pop('notebook')}"))
     cell = context.pop("cell", None) or {}
     if isinstance(cell, dict) and cell:
         cell_id = f" (cell id {cell['id']})" if cell.get("id") else ""
-        lines.append(f"cell:      [{cell.get('execution_count')}]{cell_id}")
-        lines += ["    " + s for s in str(cell.get("source", "")).splitlines()]
-    lines += [f"context:   {key}: {json.dumps(value)}" for key, value in context.items()]
+        lines.append(clean(f"cell:      [{cell.get('execution_count')}]{cell_id}"))
+        source = cell.get("source") or ""
+        lines += ["    " + line for line in clean_lines(source)] if source else []
+    lines += [clean(f"context:   {key}: {json.dumps(value)}") for key, value in context.items()]
     lines.append(f"tensors:   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
     rows = [[t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar", f"{t.size:,}", str(t.data)] for t in manifest.tensors]
     return "\n".join(lines) + "\n\n" + table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
 
 
 def version_html(v: Version) -> str:
-    """A version's summary as HTML (the inline widget's details pane)."""
-    e = html.escape
+    """A version's summary as HTML (the inline widget's details pane), every value escaped."""
+
+    def e(value: object) -> str:
+        return html.escape(clean(value))
+
     metrics = ", ".join(f"{e(k)}={number(x)}" for k, x in v.metrics.items()) or "none"
     cell = v.context.get("cell", {}) if isinstance(v.context, dict) else {}
-    source = f"<pre>{e(str(cell.get('source', '')))}</pre>" if isinstance(cell, dict) and cell.get("source") else ""
+    has_source = isinstance(cell, dict) and cell.get("source")
+    source = f"<pre>{html.escape(chr(10).join(clean_lines(cell['source'])))}</pre>" if has_source else ""
     return (
         f"<b>{e(v.model)} {e(v.label)}</b> <code>{e(str(v.cid))}</code><br>"
         f"{e(v.time)} by {e(v.author)}<br>message: {e(v.message)}<br>metrics: {metrics}<br>"
@@ -159,7 +186,7 @@ def version_line(v: Version, current: Optional[CID], metric: Optional[str]) -> s
     mark = "●" if v.cid == current else "○"
     tags = f" [{', '.join(v.tags)}]" if v.tags else ""
     value = f"  {metric}={v.metrics[metric]:.4g}" if metric and metric in v.metrics else ""
-    return f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}"
+    return clean(f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}")
 
 
 # -- histories -----------------------------------------------------------------------------------
@@ -191,7 +218,7 @@ class HistoryTable:
         ]
 
     def _empty(self) -> str:
-        return f"No versions of {self.model!r} yet." if self.model else "No versions yet."
+        return clean(f"No versions of {self.model!r} yet.") if self.model else "No versions yet."
 
     def __repr__(self) -> str:
         if not self.versions:
@@ -311,10 +338,10 @@ def commit_view(report: CommitReport) -> Rendered:
     """What ``%commit_weights`` did."""
     fields = _commit_fields(report)
     rows = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(clean(v))}</code></td></tr>"
         for k, v in fields
     )
-    text = "Committed " + "  ".join(f"{k}: {v}" for k, v in fields)
+    text = clean("Committed " + "  ".join(f"{k}: {v}" for k, v in fields))
     return Rendered(text, f"<table class='nbversion-commit'>{rows}</table>")
 
 
@@ -329,7 +356,7 @@ def checkout_text(report: CheckoutReport) -> str:
         text += " (tensor names differ from the version's, matched by position)"
     if report.optimizer:
         text += "; optimizer state restored"
-    return text
+    return clean(text)
 
 
 def checkout_json(report: CheckoutReport) -> Dict[str, Any]:
@@ -361,7 +388,7 @@ def fsck_text(report: FsckReport) -> str:
             lines.append(f"{title} block {cid}: used by {', '.join(users) or 'no version'}")
     lines += [f"problem: {p}" for p in report.problems]
     lines.append("Repository is healthy." if report.ok else "Repository has problems (see above).")
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)
 
 
 def status_text(repo_path: object, models: Sequence[ModelStatus]) -> str:
@@ -376,22 +403,22 @@ def status_text(repo_path: object, models: Sequence[ModelStatus]) -> str:
         state = {True: "live weights equal it", False: "live weights changed since", None: "no longer in the namespace"}
         where = f"on branch {m.branch}" if m.branch else "detached"
         lines.append(f"{m.name}: at {m.version.label} {m.version.short} ({where}); {state[m.live_equal]}")
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)
 
 
 def tag_line(name: str, cid: CID) -> str:
-    return f"{name} -> {cid}"
+    return clean(f"{name} -> {cid}")
 
 
 def tags_text(tags: Dict[str, CID]) -> str:
-    return "\n".join(f"{name}  {cid}" for name, cid in tags.items()) or "No tags."
+    return "\n".join(clean(f"{name}  {cid}") for name, cid in tags.items()) or "No tags."
 
 
 def imported_text(versions: Sequence[Version]) -> str:
     """What an import added, one version a line."""
     if not versions:
         return "Nothing new: every version in that file was already here."
-    return "\n".join(f"Imported {v.model} {v.label}  {v.cid}  {v.message}" for v in versions)
+    return "\n".join(clean(f"Imported {v.model} {v.label}  {v.cid}  {v.message}") for v in versions)
 
 
 def error_json(exc: BaseException) -> Dict[str, Any]:

@@ -4,6 +4,13 @@ A CAR is a varint-prefixed dag-cbor header ``{"roots": [CID...], "version": 1}``
 sections, each ``varint(len(cid) + len(block)) || cid || block``. Both directions stream: the
 writer never holds more than one block, and the reader yields blocks as it reads them and checks
 each against its CID, so a CAR from a stranger can at worst be rejected.
+
+Limits, consistent with what nbversion writes: a block is at most :data:`MAX_BLOCK` bytes, the
+largest record a commit accepts (:data:`nbversion.formats.records.MAX_RECORD`, 32 MiB; raw leaves
+are 256 KiB and tree nodes about 9 KB), so every CAR nbversion exports can be imported. A section
+that claims more (:data:`MAX_SECTION`, the block and its CID) is refused from its length prefix,
+before anything of it is read, and a section is read in pieces of at most 1 MiB, so a length
+prefix that lies costs no memory: memory follows the bytes actually in the file.
 """
 
 from __future__ import annotations
@@ -13,8 +20,12 @@ from typing import BinaryIO, Iterable, Iterator, List, Tuple
 from ..errors import CarError, FormatError, InvalidCIDError
 from . import dagcbor
 from .cid import CID, read_varint, varint
+from .records import MAX_RECORD
 
-MAX_SECTION = 8 << 20  # IPFS blocks are at most 2 MiB in practice; anything larger is hostile
+MAX_BLOCK = MAX_RECORD  # the largest block nbversion writes (see the module docstring)
+MAX_SECTION = MAX_BLOCK + 64  # and its CID (36 bytes for sha2-256)
+MAX_HEADER = 1 << 20  # a header is a roots list: a few CIDs
+_READ_STEP = 1 << 20
 
 
 def _readvarint(stream: BinaryIO) -> int | None:
@@ -46,10 +57,17 @@ def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, by
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise CarError(f"The CAR file is truncated: a section wanted {n} bytes, {len(data)} remained.")
-    return data
+    """``n`` bytes from ``stream``, read in pieces so that a length that lies costs no memory."""
+    data = stream.read(min(n, _READ_STEP))
+    if len(data) == n:
+        return data
+    buf = bytearray(data)
+    while len(buf) < n:
+        piece = stream.read(min(n - len(buf), _READ_STEP))
+        if not piece:
+            raise CarError(f"The CAR file is truncated: a section wanted {n} bytes, {len(buf)} remained.")
+        buf += piece
+    return bytes(buf)
 
 
 def _split_cid(section: bytes) -> Tuple[CID, bytes]:
@@ -78,7 +96,7 @@ def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
     length = _readvarint(stream)
     if length is None:
         raise CarError("The file is empty, not a CAR.")
-    if length > MAX_SECTION:
+    if length > MAX_HEADER:
         raise CarError("The CAR header is implausibly large; this is not a CAR file.")
     try:
         header = dagcbor.decode(_read_exact(stream, length))
@@ -97,7 +115,10 @@ def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
             if size is None:
                 return
             if size > MAX_SECTION:
-                raise CarError(f"A CAR section claims {size} bytes; blocks that large are refused.")
+                raise CarError(
+                    f"A CAR section claims {size:,} bytes; blocks over {MAX_BLOCK:,} bytes are refused "
+                    "(nbversion never writes one)."
+                )
             cid, block = _split_cid(_read_exact(stream, size))
             if not cid.verify(block):
                 raise CarError(f"Block {cid} in the CAR does not match its hash; the file is corrupt or forged.")

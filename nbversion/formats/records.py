@@ -13,23 +13,62 @@ its bytes as a UnixFS file.
 
 Blocks from strangers are decoded field by field with strict type checks; anything unexpected is
 a :class:`FormatError`, never executed. The encoded form is pinned by tests, since CIDs that users
-hold depend on it.
+hold depend on it. Every reader (import, fsck, load) decodes manifests through
+:func:`decode_manifest`, which also checks that each entry is consistent:
+
+* the dtype is one nbversion stores (:mod:`.tensors`), the shape at most :data:`MAX_DIMS`
+  non-negative integers, and ``size == prod(shape) * itemsize <= MAX_TENSOR_BYTES`` (1 TiB: no
+  real tensor is that large, and a size is what reading a file is bounded by);
+* names are unique and follow :func:`tensor_name_problem`: 1 to :data:`MAX_TENSOR_NAME`
+  printable characters (``str.isprintable``: no control, format, private-use or unassigned
+  characters, no separator but the space), no backslash, ``/``-separated parts none of which is
+  empty, ``.`` or ``..``. A tensor name is therefore always a relative path that stays
+  inside the folder it is joined to (on POSIX, and as a zip member name); a writer for Windows
+  must still refuse ``:`` (drive letters, streams), which names like ``dense/kernel:0`` use.
+
+Whether each file is as long as its entry says is checked where the blocks are
+(:func:`nbversion.formats.unixfs.check_file`).
+
+*Size of records.* A version or manifest block is at most :data:`MAX_RECORD` bytes (32 MiB: about
+250,000 tensors, or a message, architecture and context of that size together); commits check
+their records with :func:`check_record_size`, and the CAR reader accepts sections up to that, so
+what nbversion writes it can read back. Kubo's bitswap moves blocks of up to 2 MiB, so a record
+above that travels by CAR file only.
+
+*Negative zero.* DAG-CBOR as libipld implements it has no ``-0.0`` (the encoder writes ``0.0``,
+the decoder refuses ``-0.0``, as strict DAG-CBOR says), so metrics and other metadata store
+``-0.0`` as ``0.0``; :func:`check_metrics` and :func:`check_data` say so up front, so a commit
+returns what a later read gives.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from ..errors import FormatError, MetadataError
 from . import dagcbor
 from .cid import CID, DAG_CBOR, DAG_PB, RAW
+from .names import check_name
+from .tensors import ML_DTYPES, NUMPY_DTYPES
 
 VERSION_FORMAT = "nbversion/version@1"
 MANIFEST_FORMAT = "nbversion/manifest@1"
 WEIGHTS = "weights"
 _JSON_SCALARS = (str, int, float, bool, type(None))
+
+MAX_RECORD = 32 << 20  # bytes in a version or manifest block (see the module docstring)
+MAX_TENSOR_BYTES = 1 << 40  # one tensor's bytes: 1 TiB, far beyond any real tensor
+MAX_DIMS = 64  # NumPy 2's own limit on dimensions
+MAX_TENSOR_NAME = 1024  # characters
+#: Bytes per element of each dtype a manifest may name (the ml_dtypes ones without importing it).
+ITEMSIZE: Dict[str, int] = {
+    **{name: np.dtype(name).itemsize for name in NUMPY_DTYPES},
+    **{name: 2 if name == "bfloat16" else 1 for name in ML_DTYPES},  # int4/uint4: one value per byte
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +164,8 @@ class Version:
 
 
 def check_metrics(metrics: Optional[Dict[str, Any]]) -> Dict[str, float]:
-    """Metrics as ``{name: finite number}``; :class:`MetadataError` otherwise."""
+    """Metrics as ``{name: finite number}`` (``-0.0`` as ``0.0``, as it is stored); :class:`MetadataError`
+    otherwise."""
     out: Dict[str, float] = {}
     for name, value in (metrics or {}).items():
         if not isinstance(name, str) or not name:
@@ -136,7 +176,7 @@ def check_metrics(metrics: Optional[Dict[str, Any]]) -> Dict[str, float]:
             raise MetadataError(f"Metric {name!r} must be a number, got {type(value).__name__} {value!r}.")
         if isinstance(value, float) and not math.isfinite(value):
             raise MetadataError(f"Metric {name!r} is {value}; only finite numbers can be stored.")
-        out[name] = value
+        out[name] = value + 0.0 if isinstance(value, float) else value  # -0.0 + 0.0 is 0.0
     return out
 
 
@@ -146,6 +186,8 @@ def check_data(value: Any, what: str, depth: int = 0) -> Any:
         raise MetadataError(f"{what} is nested too deeply.")
     if isinstance(value, float) and not math.isfinite(value):
         raise MetadataError(f"{what} holds {value}; only finite numbers can be stored.")
+    if isinstance(value, float):
+        return value + 0.0  # -0.0 is stored as 0.0 (see the module docstring)
     if isinstance(value, _JSON_SCALARS):
         return value
     if isinstance(value, (list, tuple)):
@@ -156,6 +198,39 @@ def check_data(value: Any, what: str, depth: int = 0) -> Any:
                 raise MetadataError(f"{what} has a non-string key {k!r}.")
         return {k: check_data(v, what, depth + 1) for k, v in value.items()}
     raise MetadataError(f"{what} holds a {type(value).__name__}; only JSON-like data can be stored.")
+
+
+def check_record_size(block: bytes, what: str) -> None:
+    """:class:`MetadataError` if an encoded record (``what``: "version" or "manifest") is over
+    :data:`MAX_RECORD` bytes, so that nothing is committed that a CAR could not carry."""
+    if len(block) > MAX_RECORD:
+        fix = _RECORD_FIX.get(what, "")
+        raise MetadataError(
+            f"The {what} record would be {len(block) / 2**20:.1f} MiB; at most {MAX_RECORD >> 20} MiB can be "
+            f"stored (and imported from a CAR), so nothing was committed.{fix}"
+        )
+
+
+_RECORD_FIX = {
+    "version": " Shorten the message, or the architecture or context passed with it.",
+    "manifest": " Commit the model's tensors as several models.",
+}
+
+
+def tensor_name_problem(name: str) -> Optional[str]:
+    """What is wrong with a tensor name, or None if it is allowed (see the module docstring)."""
+    if not isinstance(name, str) or not name:
+        return "tensor names must be non-empty text"
+    if len(name) > MAX_TENSOR_NAME:
+        return f"tensor names are at most {MAX_TENSOR_NAME} characters"
+    if not name.isprintable():
+        return "tensor names cannot hold control, invisible or unassigned characters"
+    if "\\" in name:
+        return "tensor names cannot hold a backslash"
+    bounded = f"/{name}/"
+    if "//" in bounded or "/./" in bounded or "/../" in bounded:
+        return "tensor names are '/'-separated parts, none of them empty, '.' or '..'"
+    return None
 
 
 # -- decoding (strict: input may come from strangers) -------------------------------------------
@@ -169,36 +244,58 @@ def _expect(obj: Dict[str, Any], key: str, kind, what: str) -> Any:
 
 
 def decode_manifest(block: bytes) -> Manifest:
-    """A weights manifest, checked field by field."""
+    """A weights manifest, checked field by field and entry by entry (see the module docstring)."""
     obj = dagcbor.decode(block)
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise FormatError("Not an nbversion weight manifest.")
-    entries = []
+    entries: List[TensorEntry] = []
+    names = set()
     for item in _expect(obj, "tensors", list, "manifest"):
         if not isinstance(item, dict):
             raise FormatError("manifest: a tensor entry is not a map.")
-        shape = _expect(item, "shape", list, "manifest entry")
-        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise FormatError("manifest entry: shape must be non-negative integers.")
-        data = dagcbor.as_cid(item.get("data"), "manifest entry data")
-        if data.codec not in (RAW, DAG_PB):
-            raise FormatError("manifest entry data must link a UnixFS file.")
-        if item.get("byteorder") != "little":
-            raise FormatError("manifest entry: only little-endian tensors are supported.")
-        entries.append(
-            TensorEntry(
-                name=_expect(item, "name", str, "manifest entry"),
-                dtype=_expect(item, "dtype", str, "manifest entry"),
-                shape=tuple(shape),
-                size=_expect(item, "size", int, "manifest entry"),
-                data=data,
-            )
-        )
+        try:
+            entry = _decode_entry(item)
+        except FormatError as exc:  # named here, so that the common case formats nothing
+            name = item.get("name")
+            shown = repr(name[:100] if isinstance(name, str) else name)
+            raise FormatError(f"Tensor {shown} in the manifest: {exc}") from None
+        if entry.name in names:
+            raise FormatError(f"The manifest lists tensor {entry.name!r} twice.")
+        names.add(entry.name)
+        entries.append(entry)
     return Manifest(tuple(entries))
 
 
+def _decode_entry(item: Dict[str, Any]) -> TensorEntry:
+    """One manifest entry, checked; the :class:`FormatError` says what is wrong, not which entry."""
+    name = _expect(item, "name", str, "manifest entry")
+    problem = tensor_name_problem(name)
+    if problem is not None:
+        raise FormatError(f"{problem}.")
+    dtype = _expect(item, "dtype", str, "manifest entry")
+    itemsize = ITEMSIZE.get(dtype)
+    if itemsize is None:
+        raise FormatError(f"dtype {dtype[:100]!r} is not one nbversion stores.")
+    shape = _expect(item, "shape", list, "manifest entry")
+    if len(shape) > MAX_DIMS or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise FormatError(f"its shape must be at most {MAX_DIMS} non-negative integers.")
+    size = _expect(item, "size", int, "manifest entry")
+    if size != math.prod(shape) * itemsize or size > MAX_TENSOR_BYTES:
+        raise FormatError(
+            f"it says {size} bytes for shape {shape[:8]} of {dtype}, which is {math.prod(shape) * itemsize} "
+            f"bytes (and at most {MAX_TENSOR_BYTES >> 40} TiB can be stored)."
+        )
+    data = dagcbor.as_cid(item.get("data"), "its data")
+    if data.codec not in (RAW, DAG_PB):
+        raise FormatError("its data must link a UnixFS file.")
+    if item.get("byteorder") != "little":
+        raise FormatError("only little-endian tensors are supported.")
+    return TensorEntry(name=name, dtype=dtype, shape=tuple(shape), size=size, data=data)
+
+
 def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
-    """A version record, checked field by field."""
+    """A version record, checked field by field; its model name by the rule local names follow
+    (:mod:`.names`)."""
     obj = dagcbor.decode(block)
     if not isinstance(obj, dict) or obj.get("format") != VERSION_FORMAT:
         raise FormatError(f"{cid or 'Block'} is not an nbversion version.")
@@ -207,6 +304,8 @@ def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
     if any(p.codec != DAG_CBOR for p in parents):
         raise FormatError(f"{what}: parents must be dag-cbor versions.")
     manifest = dagcbor.as_cid(obj.get("manifest"), f"{what} manifest")
+    if manifest.codec != DAG_CBOR:
+        raise FormatError(f"{what}: its manifest must be a dag-cbor record.")
     metrics = _expect(obj, "metrics", dict, what)
     try:
         metrics = check_metrics(metrics)
@@ -216,10 +315,10 @@ def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
     except MetadataError as exc:
         raise FormatError(str(exc)) from exc
     kind = obj.get("kind", WEIGHTS)
-    if kind not in KINDS:
-        raise FormatError(f"{what} is of kind {kind!r}, which this nbversion does not know. Update nbversion.")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise FormatError(f"{what} is of kind {kind!r:.100}, which this nbversion does not know. Update nbversion.")
     return Version(
-        model=_expect(obj, "model", str, what),
+        model=check_name(_expect(obj, "model", str, what), "Model", FormatError),
         parents=parents,
         manifest=manifest,
         message=_expect(obj, "message", str, what),

@@ -46,9 +46,22 @@ def dtype_name(dtype: np.dtype) -> str:
 
 
 def as_tensor(name: str, value: Any) -> np.ndarray:
-    """``value`` as a C-contiguous little-endian ndarray, or :class:`TensorError` naming ``name``."""
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise TensorError(f"Tensor names must be non-empty strings, got {name!r}.")
+    """``value`` as a C-contiguous little-endian ndarray, or :class:`TensorError` naming ``name``.
+
+    ``name`` follows the rule every manifest is held to (:func:`.records.tensor_name_problem`:
+    a relative ``/``-separated path, nothing that could leave a folder it is joined to). A masked
+    array is refused: storing its data alone would silently lose the mask."""
+    from .records import tensor_name_problem  # (records imports this module)
+
+    problem = tensor_name_problem(name)
+    if problem is not None:
+        shown = repr(name[:100]) if isinstance(name, str) else repr(name)
+        raise TensorError(f"Tensor name {shown} is not allowed: {problem}.")
+    if isinstance(value, np.ma.MaskedArray):
+        raise TensorError(
+            f"Tensor {name!r} is a masked array, and its mask cannot be stored. Commit value.filled(FILL) "
+            "(masked entries replaced by FILL) or value.data (the raw values under the mask)."
+        )
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, np.generic) or hasattr(value, "__array__"):

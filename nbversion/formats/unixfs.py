@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import FormatError
 from ..pool import workers
@@ -195,45 +195,140 @@ def file_cid(data: Buffer) -> CID:
 
 
 # -- reading -----------------------------------------------------------------------------------
+#
+# A file DAG from a stranger is checked without expanding it: each distinct block is fetched and
+# checked once however often it is linked (a zero tensor legitimately links one chunk thousands
+# of times, and a hostile one links a node to itself 174 times per level), so the work is
+# proportional to the blocks that exist, never to the leaves they claim. What a file may claim is
+# bounded too: every node links 1..MAX_LINKS children of at least one byte each, the tree is at
+# most MAX_DEPTH deep, and a (sub)tree of N bytes has at most ceil(N / CHUNK_SIZE) leaves, which
+# is exactly what Kubo's fixed-size chunker gives. Reading it in order (:func:`file_leaves`)
+# then costs a step per CHUNK_SIZE bytes of content.
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A checked UnixFS (sub)tree: its content length (None for a raw leaf whose length is not
+    known), the leaves reading it yields (duplicates each time), and its height (0 for a leaf)."""
+
+    size: Optional[int]
+    leaves: int
+    height: int
+
+
+SizeOf = Callable[[CID], Optional[int]]
+_UNSIZED_LEAF = FileInfo(None, 1, 0)
+
+
+def max_leaves(size: int) -> int:
+    """The most leaves a file of ``size`` bytes may have: ceil(size / CHUNK_SIZE), at least one."""
+    return max(1, -(-size // CHUNK_SIZE))
+
+
+def check_file(
+    root: CID,
+    get: Callable[[CID], bytes],
+    size_of_raw: Optional[SizeOf],
+    size: Optional[int] = None,
+    seen: Optional[Dict[CID, FileInfo]] = None,
+    children: Optional[Dict[CID, List[Tuple[CID, int]]]] = None,
+) -> FileInfo:
+    """Check that ``root`` is a raw-leaves UnixFS file (of ``size`` bytes, if given) within the
+    limits above, fetching and checking each distinct block once; :class:`FormatError` if not.
+
+    Tree nodes are fetched with ``get``; raw leaves are only sized with ``size_of_raw`` (an answer
+    of None: not known here, take the parent's word). ``seen`` (CID -> FileInfo) remembers checked
+    subtrees across calls, so it also collects every block the file uses; ``children`` receives
+    each tree node's children with their lengths. With ``size_of_raw=None`` the leaves of a tree are neither sized nor
+    remembered (the quickest check, for reading them right after).
+    """
+    memo: Dict[CID, FileInfo] = {} if seen is None else seen
+
+    def leaf(cid: CID) -> FileInfo:
+        info = memo.get(cid)
+        if info is None:
+            length = size_of_raw(cid) if size_of_raw is not None else None
+            info = memo[cid] = _UNSIZED_LEAF if length is None else FileInfo(length, 1, 0)
+        return info
+
+    def visit(cid: CID, depth: int) -> FileInfo:
+        info = memo.get(cid)
+        if info is None:
+            if cid.codec == RAW:
+                return leaf(cid)
+            if cid.codec != DAG_PB:
+                raise FormatError(f"{cid} is {cid.codec_name}, not part of a raw-leaves UnixFS file.")
+            if depth >= MAX_DEPTH:
+                raise FormatError(f"{cid} is more than {MAX_DEPTH} levels deep; no real file is.")
+            node = decode_node(get(cid))
+            _check_node(cid, node)
+            leaves = height = 0
+            for (child, _), declared in zip(node.links, node.blocksizes):
+                if child.codec == RAW and size_of_raw is None:  # (reading: leaves are neither sized nor kept)
+                    leaves += 1
+                    continue
+                sub = leaf(child) if child.codec == RAW else visit(child, depth + 1)
+                if sub.size is not None and sub.size != declared:
+                    raise FormatError(f"{child} is {sub.size} bytes where its parent {cid} says {declared}.")
+                leaves += sub.leaves
+                height = max(height, sub.height)
+            assert node.filesize is not None  # _check_node
+            if leaves > max_leaves(node.filesize):
+                raise FormatError(
+                    f"{cid} claims {leaves:,} chunks for {node.filesize:,} bytes (at most "
+                    f"{max_leaves(node.filesize):,}); it is not a file nbversion or Kubo would write."
+                )
+            info = memo[cid] = FileInfo(node.filesize, leaves, height + 1)
+            if children is not None:
+                children[cid] = [(child, n) for (child, _), n in zip(node.links, node.blocksizes)]
+        if depth + info.height > MAX_DEPTH:
+            raise FormatError(f"{cid} is more than {MAX_DEPTH} levels deep; no real file is.")
+        return info
+
+    info = visit(root, 0)
+    if size is not None and info.size is not None and info.size != size:
+        raise FormatError(f"The file {root} is {info.size:,} bytes where {size:,} were expected.")
+    return info
+
+
+def _check_node(cid: CID, node: PBNode) -> None:
+    """A tree node as Kubo writes them: a UnixFS File with 1..MAX_LINKS non-empty children."""
+    if node.unixfs_type != _UNIXFS_FILE or node.inline_data or len(node.blocksizes) != len(node.links):
+        raise FormatError(f"{cid} is not a raw-leaves UnixFS file node.")
+    if not 1 <= len(node.links) <= MAX_LINKS or not all(n > 0 for n in node.blocksizes):
+        raise FormatError(f"{cid} links {len(node.links)} children (1 to {MAX_LINKS} non-empty ones are allowed).")
+    if node.filesize != sum(node.blocksizes):
+        raise FormatError(f"{cid}: block sizes do not add up to the file size.")
 
 
 def file_leaves(
-    root: CID,
-    get: Callable[[CID], bytes],
-    size_of_raw: Callable[[CID], int],
-    nodes: Optional[List[CID]] = None,
+    root: CID, get: Callable[[CID], bytes], size_of_raw: Optional[SizeOf], size: Optional[int] = None
 ) -> List[Tuple[CID, int]]:
     """The raw leaves of the UnixFS file at ``root``, in order, as (CID, length) pairs.
 
-    Tree nodes are fetched with ``get`` (and appended to ``nodes`` if given); raw leaves are not
-    read, only sized with ``size_of_raw`` (a raw root is its own single leaf). Raises
-    :class:`FormatError` for anything but a raw-leaves UnixFS file whose sizes add up.
+    The file is checked first (:func:`check_file`, each distinct block once), so the list is at
+    most one pair per CHUNK_SIZE bytes of content. Raises :class:`FormatError` for anything but a
+    raw-leaves UnixFS file whose sizes add up (to ``size``, if given). Leaves are sized by their
+    parents; ``size_of_raw`` may be None, or answer None (not known), for any leaf but a
+    one-block file whose ``size`` is not given.
     """
+    nodes: Dict[CID, List[Tuple[CID, int]]] = {}
+    info = check_file(root, get, size_of_raw, size, children=nodes)
     if root.codec == RAW:
-        return [(root, size_of_raw(root))]
-    if root.codec != DAG_PB:
-        raise FormatError(f"{root} is {root.codec_name}, not a UnixFS file.")
+        length = info.size if info.size is not None else size
+        if length is None:
+            raise FormatError(f"The length of {root} is not known.")
+        return [(root, length)]
     leaves: List[Tuple[CID, int]] = []
-    # Depth-first, left to right, iteratively (a hostile DAG cannot exhaust the stack).
-    stack: List[Tuple[CID, Optional[int], int]] = [(root, None, 0)]
-    while stack:
-        cid, expected, depth = stack.pop()
-        if cid.codec == RAW:
-            leaves.append((cid, expected if expected is not None else size_of_raw(cid)))
-            continue
-        if cid.codec != DAG_PB or depth > MAX_DEPTH:
-            raise FormatError(f"{cid} is not part of a raw-leaves UnixFS file.")
-        node = decode_node(get(cid))
-        if nodes is not None:
-            nodes.append(cid)
-        if node.unixfs_type != _UNIXFS_FILE or node.inline_data or len(node.blocksizes) != len(node.links):
-            raise FormatError(f"{cid} is not a raw-leaves UnixFS file node.")
-        if expected is not None and node.filesize != expected:
-            raise FormatError(f"{cid} claims {node.filesize} bytes where its parent says {expected}.")
-        if node.filesize != sum(node.blocksizes):
-            raise FormatError(f"{cid}: block sizes do not add up to the file size.")
-        for (child, _), size in reversed(list(zip(node.links, node.blocksizes))):
-            stack.append((child, size, depth + 1))
+
+    def expand(cid: CID) -> None:  # recursion at most MAX_DEPTH deep: check_file saw to it
+        for pair in nodes[cid]:
+            if pair[0].codec == RAW:
+                leaves.append(pair)
+            else:
+                expand(pair[0])
+
+    expand(root)
     return leaves
 
 

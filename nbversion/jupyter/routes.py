@@ -1,17 +1,27 @@
 """REST routes of the Jupyter server extension: a repository's history, read-only.
 
 The panel uses them to draw the tree before the kernel has loaded nbversion, or after it died. The
-repository is found from the notebook's folder exactly as a kernel started there finds it. Every
-route sits behind the server's own authentication (and XSRF checks on anything but GET); the
-repository work runs on a worker thread, never on the server's event loop; our errors map to HTTP
-codes in one place (:func:`status_of`), and anything else is a bug the server logs as a 500.
+repository is found from the notebook's folder as a kernel started there finds it, except that the
+search never leaves the server's root directory (a ``.nbversion`` above the root, or a link to one
+outside it, is not served); ``NBVERSION_DIR`` in the server's environment names a repository
+explicitly. Every route sits behind the server's own authentication (and XSRF checks on anything
+but GET), and the repository work runs on a worker thread, never on the server's event loop.
+
+Every reply is JSON; an error is ``{"error": {"type": ..., "message": ...}}`` with the status
+:func:`status_of` gives (one place for the whole mapping):
+
+* 404: an unknown ref or version, no repository where one was named;
+* 400: a bad request: a malformed CID, a path outside the root, a missing argument;
+* 507: the server's disk is full;
+* 500: the repository itself is damaged (a corrupt block or index: the message says which and
+  what to run), and any other error, ours or a bug (logged with its traceback).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -19,53 +29,73 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from .. import present
-from ..errors import InvalidCIDError, NbversionError, RefError
+from ..errors import (
+    CorruptBlockError,
+    FormatError,
+    InvalidCIDError,
+    NbversionError,
+    OutsideRootError,
+    RefError,
+    StoreFullError,
+)
 from ..repo import Repo, find_repo_dir
 
 NAMESPACE = "nbversion"
 
-
-class OutsideRootError(NbversionError, PermissionError):
-    """A path names something outside the Jupyter server's root directory."""
-
-
-def status_of(exc: NbversionError) -> int:
-    """The HTTP status for one of our errors."""
+def status_of(exc: BaseException) -> int:
+    """The HTTP status for an error (see the module docstring)."""
     if isinstance(exc, (RefError, FileNotFoundError)):
         return 404
+    if isinstance(exc, tornado.web.MissingArgumentError):
+        return 400
+    if not isinstance(exc, NbversionError):
+        return 500
+    if isinstance(exc, StoreFullError):
+        return 507
+    if isinstance(exc, (CorruptBlockError, FormatError)):  # stored data that is damaged: not the request's fault
+        return 500
     if isinstance(exc, (InvalidCIDError, ValueError, PermissionError)):
         return 400
     return 500
 
 
 class NbversionHandler(APIHandler):
-    """Base: finds the notebook's repository and turns our errors into JSON error replies."""
+    """Base: finds the notebook's repository and turns every error into a JSON error reply."""
 
     def repo_for(self, notebook_path: str) -> Repo:
         root = Path(self.settings["server_root_dir"]).expanduser().resolve()
         folder = (root / notebook_path).resolve().parent
         if folder != root and root not in folder.parents:
             raise OutsideRootError(f"{notebook_path!r} is outside the server's root directory.")
-        return Repo(find_repo_dir(folder))
+        return Repo(find_repo_dir(folder, stop=root))
 
     async def answer(self, produce: Callable[[], Any]) -> None:
-        """Run ``produce`` on a worker thread and send its result (or our error) as JSON."""
+        """Run ``produce`` on a worker thread and send its result (or the error) as JSON."""
         try:
             body = await IOLoop.current().run_in_executor(None, produce)
-        except NbversionError as exc:
+        except (NbversionError, tornado.web.MissingArgumentError) as exc:
             self.set_status(status_of(exc))
-            body = {"error": present.error_json(exc)}
+            body = {"error": _error_json(exc)}
+        except Exception as exc:  # a bug: logged in full, answered in one line
+            self.log.exception("nbversion: %s %s failed", self.request.method, self.request.uri)
+            self.set_status(500)
+            body = {"error": {"type": type(exc).__name__, "message": f"nbversion failed unexpectedly ({exc}); see the server log."}}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+
+def _error_json(exc: BaseException) -> Dict[str, Any]:
+    if isinstance(exc, tornado.web.MissingArgumentError):
+        return {"type": "MissingArgument", "message": f"The request lacks the {exc.arg_name!r} argument."}
+    return present.error_json(exc)
 
 
 class HistoryHandler(NbversionHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        path = self.get_query_argument("path", "")
-        since = self.get_query_argument("since", None)
-
         def produce() -> Any:
+            path = self.get_query_argument("path", "")
+            since = self.get_query_argument("since", None)
             with self.repo_for(path) as repo:
                 if since is not None and repo.exists and since == repo.fingerprint():
                     return present.unchanged_json(since)  # polling is cheap
@@ -77,10 +107,9 @@ class HistoryHandler(NbversionHandler):
 class VersionHandler(NbversionHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        path = self.get_query_argument("path", "")
-        cid = self.get_query_argument("cid")
-
         def produce() -> Any:
+            path = self.get_query_argument("path", "")
+            cid = self.get_query_argument("cid")
             with self.repo_for(path) as repo:
                 version = repo.show(cid)
                 return present.version_detail_json(version, repo.manifest(version))

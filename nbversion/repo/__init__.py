@@ -25,7 +25,6 @@ module             verbs
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Optional, Union
 
 from ..formats.cid import CID
@@ -33,7 +32,7 @@ from ..formats.records import Manifest, TensorEntry, Version
 from ..stores.base import BlockStore
 from ..stores.registry import DEFAULT, open_store
 from .diff import TensorDiff
-from .discovery import find_repo_dir
+from .discovery import find_repo_dir, repo_dir
 from .files import file_cid, tensor_cid
 from .index import Index
 from .maintenance import FsckReport
@@ -41,7 +40,7 @@ from .read import LazyTensors
 
 __all__ = [
     "CID", "FsckReport", "LazyTensors", "Manifest", "Repo", "TensorDiff", "TensorEntry", "Version",
-    "file_cid", "find_repo_dir", "tensor_cid",
+    "file_cid", "find_repo_dir", "repo_dir", "tensor_cid",
 ]  # fmt: skip
 
 
@@ -67,11 +66,12 @@ class Repo:
         verify: Optional[str] = None,
         store: Union[BlockStore, str] = DEFAULT,
     ) -> None:
-        """``path``: the repository directory (default: :func:`find_repo_dir`). ``verify``: how the
-        embedded store checks reads ('checksum' or 'sha256'). ``store``: a block store, or the
-        name of a registered back-end to keep blocks in (the index and refs stay under ``path``)."""
-        self.path = Path(path).expanduser().resolve() if path is not None else find_repo_dir()
-        self.index = Index(self.path)
+        """``path``: the repository directory, or a project folder holding a ``.nbversion`` one
+        (default: :func:`find_repo_dir`). ``verify``: how the embedded store checks reads
+        ('checksum' or 'sha256'). ``store``: a block store, or the name of a registered back-end
+        to keep blocks in (the index and refs stay under ``path``)."""
+        self.path = repo_dir(path) if path is not None else find_repo_dir()
+        self.index = Index(self.path, blocks=lambda cid: self.store.get(cid))
         self._store_name = store if isinstance(store, str) else None
         self._store: Optional[BlockStore] = None if isinstance(store, str) else store
         self._verify = verify

@@ -24,11 +24,11 @@ from ..errors import MetadataError, RefError
 from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.names import check_name
-from ..formats.records import WEIGHTS, Manifest, TensorEntry, Version, check_data, check_metrics
+from ..formats.records import WEIGHTS, Manifest, TensorEntry, Version, check_data, check_metrics, check_record_size
 from ..formats.tensors import dtype_name, prepare, tensor_bytes
 from ..formats.unixfs import build_files
 from ..stores.base import BlockWriter
-from .refs import DEFAULT_BRANCH, branch_tips, head, resolve
+from .refs import DEFAULT_BRANCH, branch_tips, check_model_name_free, check_tag_name_free, head, resolve
 
 if TYPE_CHECKING:
     from . import Repo
@@ -59,6 +59,7 @@ def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = 
         new = sum(writer.is_new(root.cid) for root in roots)
         manifest = Manifest(tuple(entries))
         block = dagcbor.encode(manifest.to_ipld())
+        check_record_size(block, "manifest")
         cid = CID.hash(DAG_CBOR, block)
         writer.put(cid, block)
         return Content(cid, {"tensors": len(entries), "new_tensors": new, "reused_tensors": len(entries) - new,
@@ -116,7 +117,10 @@ def record(
     architecture: Any = None,
     context: Optional[Mapping[str, Any]] = None,
 ) -> Version:
-    """The pipeline every kind of version is committed through (see the module docstring)."""
+    """The pipeline every kind of version is committed through (see the module docstring).
+
+    Model, branch and tag names follow :mod:`nbversion.formats.names`; a tag and a model never
+    share a name."""
     check_name(name, "Model")
     if not isinstance(message, str):
         raise MetadataError(f"The message must be text, got {type(message).__name__}.")
@@ -124,6 +128,8 @@ def record(
         check_name(branch, "Branch")
     if tag is not None:
         check_name(tag, "Tag")
+        if tag == name:
+            raise MetadataError(f"Tag {tag!r} would hide the model of the same name; nothing was committed.")
     fields = dict(
         message=message,
         metrics=check_metrics(dict(metrics or {})),
@@ -139,6 +145,7 @@ def record(
     )
     started = time.perf_counter()
     with repo.index.locked() as db:
+        check_model_name_free(repo, name)
         if tag is not None:
             _check_tag_free(repo, tag)
         head_branch, head_cid = head(repo, name)
@@ -148,6 +155,7 @@ def record(
             stored = content(writer)
             version = Version(model=name, parents=tuple(parent_cids), manifest=stored.manifest, time=_now(), **fields)
             block = dagcbor.encode(version.to_ipld())
+            check_record_size(block, "version")
             cid = CID.hash(DAG_CBOR, block)
             writer.put(cid, block)
             written = writer.bytes_written
@@ -166,8 +174,7 @@ def _check_tag_free(repo: "Repo", tag: str) -> None:
     taken = repo.index.ref("tag", tag)
     if taken is not None:
         raise MetadataError(f"Tag {tag!r} already names {taken}; nothing was committed. Choose another tag.")
-    if tag in repo.index.names():
-        raise MetadataError(f"Tag {tag!r} would hide the model of the same name; nothing was committed.")
+    check_tag_name_free(repo, tag)
 
 
 def choose_branch(

@@ -1,13 +1,14 @@
-"""Walking DAGs: the blocks a version's content uses, and every block reachable from a root."""
+"""Walking DAGs: the blocks a version's content uses (checked), and every block reachable from a root."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from ..errors import BlockNotFoundError, FormatError
 from ..formats import dagcbor
-from ..formats.cid import CID
+from ..formats.cid import CID, RAW
 from ..formats.records import Version, decode_manifest
-from ..formats.unixfs import file_leaves
+from ..formats.unixfs import FileInfo, SizeOf, check_file
 
 if TYPE_CHECKING:
     from . import Repo
@@ -15,16 +16,63 @@ if TYPE_CHECKING:
 GetBlock = Callable[[CID], bytes]
 
 
+class ContentCheck:
+    """Checks the content of versions, each distinct block once however many versions, tensors
+    or links share it: every manifest decoded and its entries checked (formats.records), every
+    tensor's file checked against its entry's size without expanding it (formats.unixfs).
+
+    Tree nodes are read with ``get``; raw blocks are only sized with ``size`` (None: absent, for
+    the caller to report): every leaf with ``leaves=True`` (an import: a stranger's parent nodes
+    may lie about them), else only files of one block (the store's own leaves were checked when
+    they came in, and every read checks them again). :attr:`blocks` lists every block the checked
+    versions use.
+    """
+
+    def __init__(self, get: GetBlock, size: SizeOf, leaves: bool = True) -> None:
+        self.get, self.size = get, size
+        self._leaf_size: SizeOf = size if leaves else (lambda cid: None)
+        self._records: Dict[CID, None] = {}  # versions and manifests, as an ordered set
+        self._files: Dict[CID, FileInfo] = {}  # every block of every file checked
+        self._manifests: Set[CID] = set()
+
+    def version(self, version: Version) -> None:
+        """Check one version's content; :class:`FormatError` (or KeyError for an absent node) if bad."""
+        assert version.cid is not None
+        self._records.update({version.cid: None, version.manifest: None})
+        if version.manifest in self._manifests:
+            return
+        for entry in decode_manifest(self.get(version.manifest)).tensors:
+            check_file(entry.data, self.get, self._leaf_size, entry.size, self._files)
+            length = self.size(entry.data) if entry.data.codec == RAW else None
+            if length is not None and length != entry.size:
+                raise FormatError(f"Tensor {entry.name!r} is {length:,} bytes where its manifest says {entry.size:,}.")
+        self._manifests.add(version.manifest)
+
+    @property
+    def blocks(self) -> List[CID]:
+        """Every block the versions checked so far use, each once."""
+        return list(self._records) + [c for c in self._files if c not in self._records]
+
+
+def stored_size(repo: "Repo") -> SizeOf:
+    """The length of a stored block, or None if it is not stored."""
+
+    def size(cid: CID) -> Optional[int]:
+        try:
+            return repo.store.size(cid)
+        except BlockNotFoundError:
+            return None
+
+    return size
+
+
 def version_blocks(repo: "Repo", version: Version, get: Optional[GetBlock] = None) -> List[CID]:
-    """The blocks a version's own content uses: its block, its manifest, every tensor's DAG."""
-    get = get or repo.store.get
-    assert version.cid is not None
-    blocks = [version.cid, version.manifest]
-    for entry in decode_manifest(get(version.manifest)).tensors:
-        nodes: List[CID] = []
-        leaves = file_leaves(entry.data, get, lambda c: 0, nodes)
-        blocks += nodes + [c for c, _ in leaves]
-    return blocks
+    """The blocks a version's own content uses, each once: its block, its manifest, every tensor's
+    DAG. The content is checked on the way (see :class:`ContentCheck`: one-block files are sized
+    in the store; leaves of trees are sized by their parents)."""
+    check = ContentCheck(get or repo.store.get, stored_size(repo), leaves=False)
+    check.version(version)
+    return check.blocks
 
 
 def walk(root: CID, get: GetBlock) -> Iterator[Tuple[CID, bytes]]:

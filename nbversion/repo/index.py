@@ -6,22 +6,33 @@ touches the block store) with its name, kind and per-name sequence number; ``ref
 branches (``MODEL/BRANCH`` -> CID), tags (``NAME`` -> CID) and heads (``MODEL`` -> ``branch:NAME``
 or a CID when detached). Writers hold :meth:`Index.locked` (a lock file across processes) and
 change rows in one transaction.
+
+The copies are checked on every read: a row's block must hash to its CID (sha2-256 of a few
+hundred bytes: about a microsecond) and name the model its ``name`` column says. A damaged copy is
+replaced by the block store's own (which is verified too) with a :class:`DamagedIndexWarning`
+(``gc`` rewrites the row); where the store holds none, reading that version raises
+:class:`CorruptIndexError` and listings leave it out, with a warning naming it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from filelock import FileLock
 
-from ..errors import UnknownRefError
-from ..formats.cid import CID
+from ..errors import CorruptIndexError, DamagedIndexWarning, InvalidCIDError, NbversionError, StoreFullError, UnknownRefError
+from ..formats.cid import CID, DAG_CBOR
 from ..formats.records import Version, decode_version
+from ..stores.base import full_disk_is_ours
 from ..stores.sqlite import connect, transaction
+
+#: Reads a block from the block store, verified (``BlockStore.get``).
+GetBlock = Callable[[CID], bytes]
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -41,6 +52,8 @@ CREATE TABLE IF NOT EXISTS refs (
 );
 """
 
+_TABLES = {"versions": ("cid", "name", "seq", "block", "kind"), "refs": ("kind", "name", "target")}
+
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Bring an index written by an earlier nbversion to :data:`SCHEMA_VERSION` (once, atomically)."""
@@ -54,11 +67,43 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-class Index:
-    """The SQLite index of one repository directory (opened on first use)."""
+def check_row(cid: Any, seq: Any, block: Any, name: Any = None) -> Tuple[Optional[Version], Optional[str]]:
+    """An index row read back: (its version, None), or (None, what is wrong with the row) when its
+    copy of the version block does not hash to its CID or names another model than ``name``."""
+    if not isinstance(cid, str):
+        return None, "its CID is not text"
+    try:
+        parsed = CID.parse(cid)
+    except InvalidCIDError:
+        return None, "its CID is malformed"
+    if parsed.codec != DAG_CBOR:
+        return None, "its CID is not a version's"
+    if not isinstance(block, bytes) or not parsed.verify(block):
+        return None, "its copy of the version block does not match the CID"
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None, "its sequence number is not a number"
+    version = decode_version(block, parsed)
+    if name is not None and version.model != name:
+        return None, f"its name column says {name!r} but the version is of {version.model!r}"
+    return version, None
 
-    def __init__(self, path: Path) -> None:
+
+def row_label(cid: Any, seq: Any, name: Any = None) -> str:
+    """An index row as messages name it: ``MODEL vN (CID)``, each part quoted where it is not plain."""
+    model = "" if name is None else f"{name} " if isinstance(name, str) and name.isprintable() else f"{name!r} "
+    number = f"v{seq}" if isinstance(seq, int) else f"v{seq!r}"
+    return f"{model}{number} ({cid if isinstance(cid, str) and cid.isprintable() else repr(cid)})"
+
+
+class Index:
+    """The SQLite index of one repository directory (opened on first use).
+
+    ``blocks`` reads a block from the repository's block store: where the index's copy of a
+    version is damaged, the version is read from there instead."""
+
+    def __init__(self, path: Path, blocks: Optional[GetBlock] = None) -> None:
         self.path = path
+        self.blocks = blocks
         self._db: Optional[sqlite3.Connection] = None
 
     @property
@@ -70,19 +115,24 @@ class Index:
         if self._db is None:
             if not self.exists and not create:
                 return None
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._db = connect(self.path / "index.sqlite", _SCHEMA)
-            _migrate(self._db)
+            with full_disk_is_ours(self.path):
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._db = connect(self.path / "index.sqlite", _SCHEMA, _TABLES, _migrate)
         return self._db
 
     @contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
         """Hold the repository lock (across processes) with the index open for writing."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.path / "lock")):
+        with full_disk_is_ours(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.path / "lock"))
+            lock.acquire()
+        try:
             db = self.db(create=True)
             assert db is not None
             yield db
+        finally:
+            lock.release()
 
     def close(self) -> None:
         if self._db is not None:
@@ -100,41 +150,77 @@ class Index:
 
     def tags_by_cid(self) -> Dict[str, List[str]]:
         tags: Dict[str, List[str]] = {}
-        for name, target in self.rows("SELECT name, target FROM refs WHERE kind='tag' ORDER BY name"):
+        for name, target in self._text_rows("SELECT name, target FROM refs WHERE kind='tag' ORDER BY name"):
             tags.setdefault(target, []).append(name)
         return tags
 
-    @staticmethod
-    def to_version(cid: str, seq: int, block: bytes, tags: Dict[str, List[str]]) -> Version:
-        """A version from its index row (``cid, seq, block``) and the tags by CID."""
-        version = decode_version(block, CID.parse(cid))
-        return replace(version, seq=seq, tags=tuple(tags.get(cid, ())))
+    def _text_rows(self, sql: str, args: Sequence[Any] = ()) -> List[Tuple]:
+        """``rows`` whose every value is text (a row with anything else is damaged: fsck names it)."""
+        return [row for row in self.rows(sql, args) if all(isinstance(value, str) for value in row)]
+
+    def intact(self, cid: Any) -> Optional[Version]:
+        """The version ``cid`` as the block store holds it, or None when it holds no intact copy."""
+        if self.blocks is None or not isinstance(cid, str):
+            return None
+        try:
+            parsed = CID.parse(cid)
+            block = self.blocks(parsed)
+            return decode_version(block, parsed) if parsed.verify(block) else None
+        except StoreFullError:  # the store cannot be opened: that says nothing about the copy
+            raise
+        except (NbversionError, KeyError):
+            return None
+
+    def to_version(self, cid: str, seq: int, block: bytes, tags: Dict[str, List[str]], name: Optional[str] = None) -> Version:
+        """A version from its index row (``cid, seq, block``, and ``name`` when known) and the tags
+        by CID, checked (see the module docstring): :class:`CorruptIndexError` if it cannot be had."""
+        version, problem = check_row(cid, seq, block, name)
+        if problem is not None:
+            version = self.intact(cid)
+            what = f"The index's copy of version {row_label(cid, seq, name)} is damaged: {problem}"
+            if version is None:
+                raise CorruptIndexError(f"{what}, and the block store holds no intact copy. Run `nbversion fsck`.")
+            warnings.warn(
+                f"{what}; it was read from the block store instead (`nbversion gc` rewrites the copy).",
+                DamagedIndexWarning,
+                stacklevel=2,
+            )
+        assert version is not None
+        return replace(version, seq=seq if isinstance(seq, int) else None, tags=tuple(tags.get(cid, ())))
 
     def version(self, cid: CID | str) -> Version:
         """The indexed version with this exact CID."""
-        rows = self.rows("SELECT cid, seq, block FROM versions WHERE cid=?", (str(cid),))
+        rows = self.rows("SELECT cid, seq, block, name FROM versions WHERE cid=?", (str(cid),))
         if not rows:
             raise UnknownRefError(f"No version {cid} in {self.path}.")
-        return self.to_version(*rows[0], self.tags_by_cid())
+        cid_text, seq, block, name = rows[0]
+        return self.to_version(cid_text, seq, block, self.tags_by_cid(), name)
 
     def versions(self, name: Optional[str] = None) -> List[Version]:
-        """Every version (of ``name`` if given), newest first."""
+        """Every version (of ``name`` if given), newest first. A row that cannot be read (see
+        :meth:`to_version`) is left out, with a :class:`DamagedIndexWarning` naming it."""
         tags = self.tags_by_cid()
         if name is None:
-            rows = self.rows("SELECT cid, seq, block FROM versions ORDER BY rowid DESC")
+            rows = self.rows("SELECT cid, seq, block, name FROM versions ORDER BY rowid DESC")
         else:
-            rows = self.rows("SELECT cid, seq, block FROM versions WHERE name=? ORDER BY seq DESC", (name,))
-        return [self.to_version(c, s, b, tags) for c, s, b in rows]
+            rows = self.rows("SELECT cid, seq, block, name FROM versions WHERE name=? ORDER BY seq DESC", (name,))
+        out: List[Version] = []
+        for row in rows:
+            try:
+                out.append(self.to_version(*row[:3], tags, row[3]))
+            except CorruptIndexError as exc:
+                warnings.warn(f"{exc} It is left out of this list.", DamagedIndexWarning, stacklevel=2)
+        return out
 
     def names(self) -> List[str]:
-        return [n for (n,) in self.rows("SELECT DISTINCT name FROM versions ORDER BY name")]
+        return [n for (n,) in self._text_rows("SELECT DISTINCT name FROM versions ORDER BY name")]
 
     def refs(self, kind: str) -> Dict[str, str]:
         """``{name: target}`` of every ref of ``kind`` ('branch', 'tag' or 'head'), by name."""
-        return dict(self.rows("SELECT name, target FROM refs WHERE kind=? ORDER BY name", (kind,)))
+        return dict(self._text_rows("SELECT name, target FROM refs WHERE kind=? ORDER BY name", (kind,)))
 
     def ref(self, kind: str, name: str) -> Optional[str]:
-        rows = self.rows("SELECT target FROM refs WHERE kind=? AND name=?", (kind, name))
+        rows = self._text_rows("SELECT target FROM refs WHERE kind=? AND name=?", (kind, name))
         return rows[0][0] if rows else None
 
     # -- writing (inside ``locked()`` and a transaction) ------------------------------------------

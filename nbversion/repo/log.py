@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, List, Optional, Union
 
+from ..errors import CorruptIndexError, DamagedIndexWarning
 from ..formats.cid import CID
 from ..formats.records import Version
 from .refs import resolve
@@ -20,7 +22,11 @@ def history(repo: "Repo", model: Optional[str] = None, ref: Union[str, CID, None
     out: List[Version] = []
     cid: Optional[CID] = start
     while cid is not None and str(cid) in rows:
-        version = repo.index.to_version(str(cid), *rows[str(cid)], tags)
+        try:
+            version = repo.index.to_version(str(cid), *rows[str(cid)], tags)
+        except CorruptIndexError as exc:  # a damaged row that the block store cannot repair
+            warnings.warn(f"{exc} The lineage stops here.", DamagedIndexWarning, stacklevel=2)
+            break
         out.append(version)
         cid = version.parents[0] if version.parents else None
     return out

@@ -38,14 +38,21 @@ def manifest(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Manifest:
 
 
 def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
-    """Tensors' values, read straight into new arrays (all in one parallel batch) and verified."""
+    """Tensors' values, read straight into new arrays (all in one parallel batch) and verified.
+
+    Each file is checked against its entry before it is read (its tree at most one leaf per
+    256 KiB of the entry's size, each distinct node decoded once), so the work is that of the
+    bytes returned however the file's blocks link.
+    """
     arrays: Dict[str, np.ndarray] = {}
     files = []
     for entry in entries:
         dtype = dtype_from_name(entry.dtype)
         if math.prod(entry.shape) * dtype.itemsize != entry.size:
             raise FormatError(f"Tensor {entry.name!r}: shape {entry.shape} of {entry.dtype} is not {entry.size} bytes.")
-        leaves = file_leaves(entry.data, repo.store.get, repo.store.size)
+        # Leaves are sized by their parents (and the entry, for a one-block file); readinto checks
+        # each against the store, so no per-leaf lookup is needed here.
+        leaves = file_leaves(entry.data, repo.store.get, None, entry.size)
         if sum(n for _, n in leaves) != entry.size:
             raise FormatError(f"Tensor {entry.name!r}: its data is not {entry.size} bytes long.")
         array = arrays[entry.name] = np.empty(entry.shape, dtype=dtype)

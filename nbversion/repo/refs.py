@@ -1,8 +1,25 @@
 """Refs: the names that point at versions, and the grammar that turns a ref into a CID.
 
-Ref syntax: a full CID or a unique prefix of one, a tag, ``MODEL`` (the version the model is at:
-its HEAD), ``MODEL/BRANCH``, a branch name when the model is known, ``vN`` (the model's N-th
-version), ``HEAD``, and any of those followed by ``~N`` (N first-parents back).
+Ref syntax: a full CID or a prefix of one, a tag, ``MODEL`` (the version the model is at: its
+HEAD), ``MODEL/BRANCH``, a branch name, ``vN`` (the model's N-th version), ``HEAD``, and any of
+those followed by ``~N`` (N first-parents back; ``~`` alone is ``~1``).
+
+Resolution order: the first rule that applies decides, and a later rule is never consulted.
+
+1. ``HEAD``: the current version of the model (the one given, else the only one).
+2. ``vN``: the model's N-th version (the model given, else the only one).
+3. Text that parses as a CID: that version, or an error if it is not here.
+4. ``bafy...`` (lowercase base32): the one version whose CID starts with it; an error when
+   none or several do. Only text starting ``bafy`` is read as a prefix (every version CID
+   starts so), which leaves everyday words like ``best`` or ``main`` free for names.
+5. A tag, or a model name (its HEAD). A name that is both is refused as ambiguous.
+6. ``MODEL/BRANCH``.
+7. A branch name: of the model given, else of the only model that has such a branch.
+
+Names (:mod:`nbversion.formats.names`) can never be ``HEAD``, ``vN``, a CID or start with
+``bafy``, and rules 1 to 4 come first anyway, so no tag, model or branch, even one from an older
+repository, can shadow a CID or change what ``vN`` and ``HEAD`` mean. A tag and a model never
+share a name: :func:`check_tag_name_free` and :func:`check_model_name_free` keep it so.
 """
 
 from __future__ import annotations
@@ -12,9 +29,9 @@ import json
 import re
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
-from ..errors import AmbiguousRefError, InvalidCIDError, UnknownRefError
+from ..errors import AmbiguousRefError, InvalidCIDError, MetadataError, UnknownRefError
 from ..formats.cid import CID, DAG_CBOR
-from ..formats.names import SEQ
+from ..formats.names import CID_PREFIX, SEQ, parses_as_cid
 from ..formats.records import Version
 
 if TYPE_CHECKING:
@@ -22,8 +39,8 @@ if TYPE_CHECKING:
 
 Ref = Union[str, CID, Version]
 DEFAULT_BRANCH = "main"
-_REF = re.compile(r"(?P<base>.+?)(?:~(?P<back>\d*))?")
-_CID_PREFIX = re.compile(r"[a-z2-7]{4,}")
+_REF = re.compile(r"(?P<base>.+?)(?:~(?P<back>\d*))?", re.DOTALL | re.ASCII)
+_MAX_NUMBER = 10**15  # far beyond any history; larger numbers in a ref name nothing
 
 
 def models(repo: "Repo") -> List[str]:
@@ -78,18 +95,36 @@ def resolve(repo: "Repo", ref: Ref, model: Optional[str] = None) -> CID:
         if not repo.index.has_version(ref):
             raise UnknownRefError(f"No version {ref} in this repository.")
         return ref
-    if not isinstance(ref, str) or not ref.strip():
-        raise UnknownRefError(f"Unknown ref {ref!r}.")
+    if not isinstance(ref, str) or not ref.strip() or not _is_text(ref):
+        raise UnknownRefError(f"Unknown ref {ref[:80] if isinstance(ref, str) else ref!r}.")
+    if model is not None and (not isinstance(model, str) or not model or not _is_text(model)):
+        raise UnknownRefError(f"Unknown model {model!r}.")
     match = _REF.fullmatch(ref.strip())
-    assert match is not None
+    assert match is not None  # the pattern matches any non-empty text
     cid = _resolve_base(repo, match.group("base"), model)
     back = match.group("back")
-    for i in range(0 if back is None else int(back or 1)):
+    for i in range(0 if back is None else _number(back or "1", ref)):
         parents = repo.index.version(cid).parents
         if not parents:
             raise UnknownRefError(f"{ref!r} goes back past the first version ({i} steps back is the root).")
         cid = parents[0]
     return cid
+
+
+def _is_text(text: str) -> bool:
+    """Whether ``text`` is storable text (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _number(digits: str, ref: str) -> int:
+    """The count or version number in a ref, or :class:`UnknownRefError` when no history is that long."""
+    if len(digits) > 15 or int(digits) > _MAX_NUMBER:
+        raise UnknownRefError(f"Unknown ref {ref[:80]!r}: no history is {digits[:20]}... versions long.")
+    return int(digits)
 
 
 def _only_model(repo: "Repo", ref: str) -> str:
@@ -112,20 +147,30 @@ def _resolve_base(repo: "Repo", ref: str, model: Optional[str]) -> CID:
         if cid is None:
             raise UnknownRefError(f"Model {model!r} has no versions yet.")
         return cid
-    tag = index.ref("tag", ref)
-    if tag is not None:
-        return CID.parse(tag)
-    if ref in models(repo):
-        _, cid = head(repo, ref)
-        if cid is not None:
-            return cid
     seq = SEQ.fullmatch(ref)
     if seq:
         model = model or _only_model(repo, ref)
-        rows = index.rows("SELECT cid FROM versions WHERE name=? AND seq=?", (model, int(seq.group(1))))
+        rows = index.rows("SELECT cid FROM versions WHERE name=? AND seq=?", (model, _number(seq.group(1), ref)))
         if rows:
             return CID.parse(rows[0][0])
         raise UnknownRefError(f"Model {model!r} has no version {ref}. See `nbversion log {model}`.")
+    if parses_as_cid(ref):
+        return _resolve_cid(repo, ref)
+    if CID_PREFIX.fullmatch(ref):
+        return _resolve_prefix(repo, ref)
+    tag = index.ref("tag", ref)
+    is_model = ref in models(repo)
+    if tag is not None and is_model:
+        raise AmbiguousRefError(
+            f"{ref!r} is both a tag (of {tag}) and a model. Write {ref}/BRANCH or HEAD with "
+            f"model={ref!r} for the model, or the CID for the tag."
+        )
+    if tag is not None:
+        return CID.parse(tag)
+    if is_model:
+        _, cid = head(repo, ref)
+        if cid is not None:
+            return cid
     if "/" in ref:
         target = index.ref("branch", ref)
         if target is not None:
@@ -135,27 +180,44 @@ def _resolve_base(repo: "Repo", ref: str, model: Optional[str]) -> CID:
         return on_branch[0]
     if len(on_branch) > 1:
         raise AmbiguousRefError(f"Branch {ref!r} exists for several models; write it as MODEL/{ref}.")
-    return _resolve_cid(repo, ref, model)
-
-
-def _resolve_cid(repo: "Repo", ref: str, model: Optional[str]) -> CID:
-    try:
-        cid: Optional[CID] = CID.parse(ref)
-    except InvalidCIDError:
-        cid = None
-    if cid is not None and cid.codec == DAG_CBOR and repo.index.has_version(cid):
-        return cid
-    if _CID_PREFIX.fullmatch(ref):
-        rows = repo.index.rows("SELECT cid FROM versions WHERE cid LIKE ? LIMIT 11", (ref + "%",))
-        if len(rows) == 1:
-            return CID.parse(rows[0][0])
-        if len(rows) > 1:
-            shown = ", ".join(r[0][:16] + "..." for r in rows[:10])
-            raise AmbiguousRefError(f"CID prefix {ref!r} matches several versions: {shown}. Give more characters.")
-    if cid is not None:
-        raise UnknownRefError(f"No version {cid} in this repository. Import it with `nbversion import FILE.car`.")
     known = sorted(tags(repo))
     hint = f" Known tags: {', '.join(known)}." if known else ""
     where = f" for model {model!r}" if model else ""
     see = f"`nbversion log {model}`" if model else "`nbversion log`"
     raise UnknownRefError(f"Unknown ref {ref!r}{where}.{hint} See {see}.")
+
+
+def _resolve_cid(repo: "Repo", ref: str) -> CID:
+    try:
+        cid = CID.parse(ref)
+    except InvalidCIDError as exc:
+        raise UnknownRefError(f"No version {ref} can be here: {exc}") from exc
+    if cid.codec == DAG_CBOR and repo.index.has_version(cid):
+        return cid
+    raise UnknownRefError(f"No version {cid} in this repository. Import it with `nbversion import FILE.car`.")
+
+
+def _resolve_prefix(repo: "Repo", ref: str) -> CID:
+    rows = repo.index.rows("SELECT cid FROM versions WHERE cid LIKE ? LIMIT 11", (ref + "%",))
+    if len(rows) == 1:
+        return CID.parse(rows[0][0])
+    if len(rows) > 1:
+        shown = ", ".join(r[0][:16] + "..." for r in rows[:10])
+        raise AmbiguousRefError(f"CID prefix {ref!r} matches several versions: {shown}. Give more characters.")
+    raise UnknownRefError(f"No version's CID starts with {ref!r}. See `nbversion log --all`.")
+
+
+def check_tag_name_free(repo: "Repo", name: str) -> None:
+    """Refuse a tag named like a model: the two would hide each other."""
+    if name in models(repo):
+        raise MetadataError(f"Tag {name!r} would hide the model of the same name; choose another.")
+
+
+def check_model_name_free(repo: "Repo", name: str) -> None:
+    """Refuse a new model named like a tag: the two would hide each other."""
+    tag = repo.index.ref("tag", name)
+    if tag is not None and name not in models(repo):
+        raise MetadataError(
+            f"Model name {name!r} is already a tag (of {tag}); a model and a tag of one name would hide "
+            f"each other. Choose another model name, or delete the tag (`nbversion tag -d {name}`)."
+        )

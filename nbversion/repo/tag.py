@@ -7,18 +7,19 @@ from typing import TYPE_CHECKING, Optional, Union
 from ..errors import MetadataError, UnknownRefError
 from ..formats.cid import CID
 from ..formats.names import check_name
-from .refs import resolve, tags
+from .refs import check_tag_name_free, resolve, tags
 
 if TYPE_CHECKING:
     from . import Repo
 
 
 def tag(repo: "Repo", name: str, ref: Union[str, CID] = "HEAD", model: Optional[str] = None, *, force: bool = False) -> CID:
-    """Name a version (default: the model's current one). Tags do not move unless ``force``."""
+    """Name a version (default: the model's current one). Tags do not move unless ``force``.
+
+    The name follows :mod:`nbversion.formats.names` and is never a model's name."""
     check_name(name, "Tag")
     with repo.index.locked() as db:
-        if name in repo.index.names():
-            raise MetadataError(f"Tag {name!r} would hide the model of the same name; choose another.")
+        check_tag_name_free(repo, name)
         cid = resolve(repo, ref, model)
         old = repo.index.ref("tag", name)
         if old is not None and CID.parse(old) != cid and not force:

@@ -10,11 +10,40 @@ Back-ends are found by name through :mod:`nbversion.stores.registry`.
 from __future__ import annotations
 
 import abc
+import contextlib
+import errno
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..errors import NbversionError
+from ..errors import NbversionError, StoreFullError
 from ..formats.cid import CID, Buffer
+
+#: What the kernel says when a write cannot fit: no space (or inode), a quota, a file size limit.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def full_disk_error(exc: OSError, path: Path) -> Exception:
+    """:class:`StoreFullError` (one line) for an OSError that says the disk holding ``path`` is
+    full, else ``exc`` itself."""
+    if exc.errno in FULL_ERRNOS and not isinstance(exc, NbversionError):
+        return StoreFullError(
+            exc.errno,
+            f"The disk holding {path} is full; nothing was committed. Free some space "
+            "(`nbversion gc` reclaims unused blocks) and try again.",
+        )
+    return exc
+
+
+@contextlib.contextmanager
+def full_disk_is_ours(path: Path) -> Iterator[None]:
+    """Turn a full disk met by the file operations inside into :class:`StoreFullError`."""
+    try:
+        yield
+    except OSError as exc:
+        mine = full_disk_error(exc, path)
+        if mine is exc:
+            raise
+        raise mine from exc
 
 
 class BlockWriter(abc.ABC):

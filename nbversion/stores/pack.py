@@ -19,8 +19,8 @@ with sha2-256 instead; :meth:`PackStore.verify_all` (``nbversion fsck``) always 
 
 from __future__ import annotations
 
-import errno
 import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,16 +33,16 @@ try:  # POSIX advisory locks; elsewhere every writer gets a fresh pack
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import BlockNotFoundError, CorruptBlockError, NbversionError, StoreFullError
+from ..errors import BlockNotFoundError, CorruptBlockError, CorruptIndexError, NbversionError
 from ..formats.cid import CID, Buffer
 from ..pool import workers
-from .base import BlockStore, BlockWriter
+from .base import BlockStore, BlockWriter, full_disk_error, full_disk_is_ours
 from .sqlite import connect, transaction
 
 PACK_LIMIT = 1 << 30  # start a new pack once the current one holds 1 GiB
 FLUSH_EVERY = 16 << 20  # while appending, start a background fdatasync every 16 MiB
 RUN_LIMIT = 4 << 20  # largest single read when loading back-to-back blocks
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_PACK_NAME = re.compile(r"pack-\d+-\d+\.pack")  # as _claim_pack names them: never a path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -92,14 +92,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _full_error(exc: OSError, path: Path) -> Exception:
-    if exc.errno in _FULL_ERRNOS:
-        return StoreFullError(
-            exc.errno,
-            f"The disk holding {path} is full; nothing was committed. Free some space "
-            "(`nbversion gc` reclaims unused blocks) and try again.",
-        )
-    return exc
+def _valid(cid: object, row: Row) -> Row:
+    """A block's row (pack, offset, length, checksum) as read from the index, or
+    :class:`CorruptIndexError` when the values cannot be a place in a pack (a damaged index)."""
+    pack, offset, length, xxh = row
+    if (
+        isinstance(pack, str) and _PACK_NAME.fullmatch(pack) and isinstance(offset, int) and isinstance(length, int)
+        and offset >= 0 and length >= 0 and isinstance(xxh, bytes)
+    ):  # fmt: skip
+        return row
+    try:
+        shown = str(cid if isinstance(cid, CID) else CID.from_bytes(cid))  # type: ignore[arg-type]
+    except (NbversionError, TypeError):
+        shown = repr(cid)
+    raise CorruptIndexError(f"The block store's record of block {shown} is damaged. Run `nbversion fsck`.")
 
 
 class PackStore(BlockStore):
@@ -108,17 +114,19 @@ class PackStore(BlockStore):
     def __init__(self, path: os.PathLike | str, verify: Optional[str] = None) -> None:
         self.path = Path(path)
         self.packs = self.path / "packs"
-        self.packs.mkdir(parents=True, exist_ok=True)
+        with full_disk_is_ours(self.path):
+            self.packs.mkdir(parents=True, exist_ok=True)
         self.verify = verify or os.environ.get("NBVERSION_VERIFY", "checksum")
         if self.verify not in ("checksum", "sha256"):
             raise NbversionError(f"Unknown verify mode {self.verify!r}: use 'checksum' or 'sha256'.")
-        self.db = connect(self.path / "blocks.sqlite", _SCHEMA)
+        self.db = connect(self.path / "blocks.sqlite", _SCHEMA, {"blocks": ("cid", "pack", "offset", "length", "xxh3")})
         self._fds: Dict[str, int] = {}
 
     # -- reading ---------------------------------------------------------------------------------
 
     def _row(self, cid: CID) -> Optional[Row]:
-        return self.db.execute("SELECT pack, offset, length, xxh3 FROM blocks WHERE cid=?", (bytes(cid),)).fetchone()
+        row = self.db.execute("SELECT pack, offset, length, xxh3 FROM blocks WHERE cid=?", (bytes(cid),)).fetchone()
+        return None if row is None else _valid(cid, row)
 
     def _rows(self, cids: Sequence[CID]) -> Dict[bytes, Row]:
         found: Dict[bytes, Row] = {}
@@ -129,7 +137,7 @@ class PackStore(BlockStore):
             for cid, pack, offset, length, xxh in self.db.execute(
                 f"SELECT cid, pack, offset, length, xxh3 FROM blocks WHERE cid IN ({marks})", part
             ):
-                found[cid] = (pack, offset, length, xxh)
+                found[cid] = _valid(cid, (pack, offset, length, xxh))
         return found
 
     def _fd(self, pack: str) -> int:
@@ -221,6 +229,8 @@ class PackStore(BlockStore):
 
     def cids(self) -> Iterator[CID]:
         for (cid,) in self.db.execute("SELECT cid FROM blocks").fetchall():
+            if not isinstance(cid, bytes):
+                raise CorruptIndexError(f"The block store's index {self.path / 'blocks.sqlite'} holds a damaged row (no CID).")
             yield CID.from_bytes(cid)
 
     def writer(self) -> "PackWriter":
@@ -268,13 +278,19 @@ class PackStore(BlockStore):
 
     def verify_all(self, progress: Callable[[int], None] = lambda n: None) -> Tuple[List[CID], List[CID]]:
         rows = self.db.execute("SELECT cid, pack, offset, length FROM blocks ORDER BY pack, offset").fetchall()
+        if not all(isinstance(row[0], bytes) for row in rows):
+            raise CorruptIndexError(f"The block store's index {self.path / 'blocks.sqlite'} holds a damaged row (no CID).")
 
         def check(row) -> Tuple[Optional[str], CID]:
             cid_bytes, pack, offset, length = row
             cid = CID.from_bytes(cid_bytes)
             try:
+                _valid(cid, (pack, offset, length, b""))
+            except CorruptIndexError:  # where the block is was recorded wrongly: its bytes cannot be found
+                return "corrupt", cid
+            try:
                 data = os.pread(self._fd(pack), length, offset)
-            except CorruptBlockError:
+            except CorruptBlockError:  # its pack file is gone
                 return "missing", cid
             if len(data) != length:
                 return "missing", cid
@@ -349,7 +365,8 @@ class PackWriter(BlockWriter):
 
     def __init__(self, store: PackStore, fresh: bool = False) -> None:
         self.store = store
-        self.pack, self._fd, self._start = store._claim_pack(fresh)
+        with full_disk_is_ours(store.path):
+            self.pack, self._fd, self._start = store._claim_pack(fresh)
         self._pos = self._start
         self._pending: Dict[bytes, Tuple[int, int, bytes]] = {}
         self.moves: List[Tuple[str, int, bytes]] = []  # (pack, offset, cid): blocks gc relocates
@@ -370,7 +387,7 @@ class PackWriter(BlockWriter):
             while done < len(view):
                 done += os.pwrite(self._fd, view[done:], offset + done)
         except OSError as exc:
-            raise _full_error(exc, self.store.path) from exc
+            raise full_disk_error(exc, self.store.path) from exc
         self._pos += len(view)
         self._maybe_flush()
         return offset
@@ -405,7 +422,7 @@ class PackWriter(BlockWriter):
             while done < total:
                 done += os.pwritev(self._fd, _skip(run, done)[:512], run_start + done)  # IOV_MAX is 1024
         except OSError as exc:
-            raise _full_error(exc, self.store.path) from exc
+            raise full_disk_error(exc, self.store.path) from exc
         self._maybe_flush()
 
     def has(self, cid: CID) -> bool:
@@ -433,7 +450,7 @@ class PackWriter(BlockWriter):
                     self._flushing.result()
                 os.fsync(self._fd)
             except OSError as exc:
-                raise _full_error(exc, self.store.path) from exc
+                raise full_disk_error(exc, self.store.path) from exc
             rows = [
                 (key, self.pack, offset, length, xxh)
                 for key, (offset, length, xxh) in self._pending.items()
