@@ -312,11 +312,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 repo.close()
     for warning in caught:
         if issubclass(warning.category, NbversionWarning):
-            print(f"nbversion: warning: {warning.message}", file=sys.stderr)
+            print(f"nbversion: warning: {present.message(warning.message)}", file=sys.stderr)
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     if isinstance(result, NbversionError):
-        print(f"nbversion: error: {result}", file=sys.stderr)
+        print(f"nbversion: error: {present.message(result)}", file=sys.stderr)
     elif isinstance(result, (dict, list)):
         print(json.dumps(result, indent=2))
     elif result is not None:

@@ -60,6 +60,11 @@ def clean_lines(text: object) -> List[str]:
     return [clean(line.expandtabs(4)) for line in str(text).replace("\r\n", "\n").rstrip("\n").split("\n")]
 
 
+def message(text: object) -> str:
+    """An error or warning for a terminal: its lines kept, every control character in them shown."""
+    return "\n".join(clean(line) for line in str(text).split("\n"))
+
+
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     """Rows as left-aligned text columns under ``header``, every cell :func:`clean`."""
     rows = [[clean(c) for c in r] for r in rows]

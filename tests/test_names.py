@@ -326,3 +326,4 @@ def test_nbversion_log_prints_an_ansi_escape_from_a_message_visibly(tmp_path):
     assert len(out.stdout.strip().split("\n")) == 3
     show = run_cli("--repo", str(tmp_path / ".nbversion"), "show", "v1", "--model", "clf")
     assert show.returncode == 0 and "\x1b" not in show.stdout and "\\x1b]0;pwned\\x07" in show.stdout
+
