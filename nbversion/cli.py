@@ -6,8 +6,10 @@ disk) print one line and exit with status 1; our warnings (a damaged index row l
 listing) print one line each on stderr.
 
 ``--repo DIR`` / ``NBVERSION_DIR`` name a repository folder or a project folder holding
-``.nbversion``; commands that read a repository refuse one that does not exist (as ``fsck`` and
-``gc`` always do) instead of showing an empty one.
+``.nbversion``; commands that read a repository refuse one that does not exist instead of showing
+an empty one (only ``log`` and a tag listing, run where no repository was found, show that there
+is nothing yet), and none of them creates a repository. A reader that closes the pipe early
+(``nbversion log | head``) ends the command quietly with status 141, as it ends git's.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from . import present
+from ._version import __version__
 from .errors import NbversionError, NbversionWarning, RepoNotFoundError, StoreFullError
-from .repo import Repo, file_cid
+from .repo import Repo, file_cid, output_file
 
 #: Commands that read an existing repository (the others create one, or need none).
 READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout"}
+#: Readers that make sense where there is no repository yet: an empty listing invites a first commit.
+EMPTY_OK = {"log", "tag"}
+#: The exit status of a command whose reader closed the pipe (128 + SIGPIPE, as git's is).
+BROKEN_PIPE = 141
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _DRIVE = re.compile(r"[A-Za-z]:")
 
@@ -104,7 +111,8 @@ def cmd_export(repo: Repo, args: argparse.Namespace) -> Any:
 
 
 def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
-    with progress_bar("import", os.path.getsize(args.file)) as progress:
+    size = os.path.getsize(args.file) if os.path.isfile(args.file) else None  # else import_car says why
+    with progress_bar("import", size) as progress:
         versions = repo.import_car(args.file, progress=progress)
     if args.json:
         return [present.version_json(v) for v in versions]
@@ -112,7 +120,17 @@ def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
 
 
 def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:
-    return "\n".join(f"{file_cid(path)}  {path}" for path in args.files)
+    """Each file's CID on its own line as soon as it is known; a file that cannot be read gets one
+    error line on stderr (the others are still hashed) and the command exits 1."""
+    for path in args.files:
+        try:
+            cid = file_cid(path)
+        except NbversionError as exc:
+            print(f"nbversion: error: {present.message(exc)}", file=sys.stderr)
+            args.exit_code = 1
+            continue
+        print(f"{cid}  {path}", flush=True)
+    return None
 
 
 def cmd_cat(repo: Repo, args: argparse.Namespace) -> Any:
@@ -167,7 +185,7 @@ def write_npz(path: Path, members: Mapping[str, str], tensors: Mapping[str, Any]
 
 
 def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
-    out = Path(args.output)
+    out = Path(output_file(args.output))
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".safetensors"):
         raise NbversionError(f"Cannot write {out}: use a .npz or .safetensors file name.")
@@ -216,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nbversion",
         description="Version control of model weights, content-addressed like IPFS.",
     )
+    parser.add_argument("--version", action="version", version=f"nbversion {__version__}")
     parser.add_argument(
         "--repo", help="repository folder, or a project folder holding .nbversion (default: $NBVERSION_DIR, or the nearest .nbversion/)"
     )
@@ -277,19 +296,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_repo(args: argparse.Namespace) -> Repo:
     """The repository the command line names; :class:`RepoNotFoundError` when a command that reads
-    one names (with --repo or NBVERSION_DIR) a repository that does not exist, or runs fsck or gc
-    where there is none."""
+    one names (with --repo or NBVERSION_DIR) a repository that does not exist, or needs one where
+    none was found (``log`` and a tag listing then show that there is nothing yet). Nothing is
+    created on disk here."""
     named = args.repo or os.environ.get("NBVERSION_DIR")
     repo = Repo(args.repo) if args.repo else Repo()
-    if args.command in READERS and not repo.exists and (named or args.command in ("fsck", "gc")):
+    if repo.exists or args.command not in READERS:
+        return repo
+    if named:
         raise RepoNotFoundError(
             f"No nbversion repository at {repo.path}. Name a repository folder (or the project folder holding "
             "its .nbversion) with --repo or NBVERSION_DIR."
+        )
+    if args.command not in EMPTY_OK or (args.command == "tag" and args.name):
+        raise RepoNotFoundError(
+            f"No nbversion repository at {repo.path} (none in {Path.cwd()} or its parents). Commit a first "
+            "version, or name a repository folder (or the project folder holding it) with --repo or NBVERSION_DIR."
         )
     return repo
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; its exit status. A reader that closes the pipe early (``| head``) ends the
+    command quietly with status 141, as git's does."""
+    try:
+        code = run(argv)
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+        return code
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # stdout may be no file at all (a test's capture)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the interpreter's last flush
+        return BROKEN_PIPE
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv``, run the command it names and print its result; the exit status."""
     args = build_parser().parse_args(argv)
     args.exit_code = 0
     repo: Optional[Repo] = None
@@ -300,8 +341,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = args.func(repo, args)
         except NbversionError as exc:
             result, args.exit_code = exc, 1
-        except BrokenPipeError:
-            return 0
         except OSError as exc:  # a full disk that reached us as a plain OSError
             if exc.errno not in _FULL_ERRNOS:
                 raise

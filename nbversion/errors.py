@@ -31,6 +31,10 @@ class AmbiguousRefError(RefError):
     """More than one version answers to the ref."""
 
 
+class UnchangedError(NbversionError, ValueError):
+    """A commit would record the same content as its parent; nothing was committed."""
+
+
 class TensorError(NbversionError, TypeError):
     """A value handed to ``commit`` is not a tensor nbversion can store."""
 
@@ -65,6 +69,14 @@ class CarError(FormatError):
 
 class StoreFullError(NbversionError, OSError):
     """The disk filled up while writing; nothing was committed."""
+
+
+class InputFileError(NbversionError, FileNotFoundError):
+    """A file to read does not exist, or is a folder."""
+
+
+class OutputPathError(NbversionError, NotADirectoryError):
+    """A file cannot be written where asked: its folder is missing, or the path is a folder."""
 
 
 class RepoNotFoundError(NbversionError, FileNotFoundError):

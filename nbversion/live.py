@@ -103,12 +103,14 @@ def commit_model(
     tag: Optional[str] = None,
     context: Optional[Mapping[str, Any]] = None,
     optimizer: Any = None,
+    allow_empty: bool = False,
 ) -> CommitReport:
     """Commit the live weights of ``obj`` as a new version of model ``name`` (tagged ``tag``, in
     the same transaction).
 
     ``parent``: the version the model is at (default: the model's HEAD). ``optimizer``: True for
     the model's own optimizer (Keras), or an optimizer object (PyTorch), to store its state too.
+    ``allow_empty``: commit even when the weights equal the parent's (refused otherwise).
     """
     adapter = require_adapter(obj, name)
     weights = adapter.read(obj)
@@ -118,7 +120,7 @@ def commit_model(
     version = repo.commit(
         tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
         branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
-        architecture=adapter.architecture(obj), context=context,
+        architecture=adapter.architecture(obj), context=context, allow_empty=allow_empty,
     )  # fmt: skip
     stored = repo.manifest(version).by_name()
     prints = {n: (fingerprint(n, a), stored[n].data) for n, a in weights.items()}

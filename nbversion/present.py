@@ -325,29 +325,59 @@ def diff_view(diffs: Sequence[TensorDiff]) -> Rendered:
 # -- reports -------------------------------------------------------------------------------------
 
 
+def _unchanged_since(report: CommitReport) -> Optional[str]:
+    """The parent's label when the commit recorded its parent's tensors again (``allow_empty``)."""
+    parent = report.parent
+    return parent.label if parent is not None and parent.manifest == report.version.manifest else None
+
+
 def _commit_fields(report: CommitReport) -> List[List[str]]:
     s = report.version.stats or {}
     parent = f"{report.parent.label} {report.parent.short}" if report.parent else "none (first version)"
+    same = _unchanged_since(report)
+    count, total = s.get("tensors", s.get("new_tensors", 0) + s.get("reused_tensors", 0)), size(s.get("bytes", 0))
+    tensors = (
+        f"unchanged since {same} ({count} tensors, {total})" if same
+        else f"{s.get('new_tensors', 0)} new, {s.get('reused_tensors', 0)} reused ({total} in all)"
+    )  # fmt: skip
     fields = [
         ["version", f"{report.model} {report.version.label}"],
         ["cid", str(report.version.cid)],
         ["parent", parent],
-        ["tensors", f"{s.get('new_tensors', 0)} new, {s.get('reused_tensors', 0)} reused"],
-        ["written", f"{size(s.get('bytes_written', 0))} (tensors: {size(s.get('bytes', 0))})"],
+        ["message", report.version.message],
+        ["metrics", ", ".join(f"{k}={number(x)}" for k, x in report.version.metrics.items()) or "none"],
+        ["tensors", tensors],
+        ["written", size(s.get("bytes_written", 0))],
         ["time", f"{s.get('seconds', 0.0):.2f} s"],
     ]
     return fields + ([["tags", ", ".join(report.version.tags)]] if report.version.tags else [])
 
 
+def commit_line(report: CommitReport) -> str:
+    """A commit in the one line a user scans: ``clf v3 bafy… "message" acc=0.97 [best] +16.8 MiB written``."""
+    v, s = report.version, report.version.stats or {}
+    same = _unchanged_since(report)
+    parts = [report.model, v.label, v.short + "…"]
+    parts += [f'"{v.message}"'] if v.message else []
+    parts += [f"{k}={number(x)}" for k, x in v.metrics.items()]
+    parts += [f"[{', '.join(v.tags)}]"] if v.tags else []
+    parts.append(f"unchanged since {same}" if same else f"+{size(s.get('bytes_written', 0))} written")
+    return clean(" ".join(parts))
+
+
 def commit_view(report: CommitReport) -> Rendered:
-    """What ``%commit_weights`` did."""
-    fields = _commit_fields(report)
+    """What ``%commit_weights`` did: one line (text), and as HTML the same line whose full table
+    opens on demand (a ``<details>`` element)."""
     rows = "".join(
         f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(clean(v))}</code></td></tr>"
-        for k, v in fields
+        for k, v in _commit_fields(report)
     )
-    text = clean("Committed " + "  ".join(f"{k}: {v}" for k, v in fields))
-    return Rendered(text, f"<table class='nbversion-commit'>{rows}</table>")
+    line = commit_line(report)
+    return Rendered(
+        line,
+        f"<details class='nbversion-commit'><summary><code>{html.escape(line)}</code></summary>"
+        f"<table>{rows}</table></details>",
+    )
 
 
 def checkout_text(report: CheckoutReport) -> str:

@@ -121,7 +121,7 @@ def test_metrics_from_keras_history_and_evaluate(ip, tmp_path):
     assert set(metrics) == {"loss", "mae"}
     assert metrics["loss"] == pytest.approx(ip.user_ns["hist"].history["loss"][-1])
     run(ip, "scores = model.evaluate(x, y, verbose=0, return_dict=True)")
-    run(ip, "%commit_weights model --metrics-from scores --metric epoch=2")
+    run(ip, "%commit_weights model --metrics-from scores --metric epoch=2 --allow-empty")
     metrics = repo(tmp_path).show("model").metrics
     assert metrics["epoch"] == 2 and metrics["mae"] == pytest.approx(ip.user_ns["scores"]["mae"])
 

@@ -26,7 +26,7 @@ def test_example_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     outputs = "".join(
         o.get("text", "") + "".join(o.get("data", {}).get("text/plain", "")) for c in notebook.cells for o in c.get("outputs", [])
     )
-    assert "Committed version" in outputs
+    assert "model v1 " in outputs and " written" in outputs
     repo = nbversion.Repo(tmp_path / ".nbversion")
     assert repo.fsck().ok
     versions = repo.log("model")

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Optional
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magics.history import HistoryMagics
 from IPython.display import display
 from traitlets import Unicode, observe
 
@@ -51,6 +52,25 @@ def _parse_metric(text: str) -> tuple:
         except ValueError:
             raise UsageError(f"--metric {name}: {value!r} is not a number.") from None
     return name, number
+
+
+def _cell_number(shell: Any) -> Optional[int]:
+    """The ``In[n]`` of the cell running now: the number its input was stored under in the
+    history (IPython 9 has already advanced ``execution_count`` past it while the cell runs)."""
+    history = getattr(shell, "history_manager", None)
+    if history is not None and len(history.input_hist_raw) > 1:
+        return len(history.input_hist_raw) - 1
+    return getattr(shell, "execution_count", None)
+
+
+_HISTORY_DOC = """Version history when the first argument names a model; IPython's input history otherwise.
+
+``%history MODEL [--all] [-n N] [-o VAR] [--csv PATH] [--widget]`` shows a model's versions
+(see ``%nbv_history?``). Every other line is IPython's own ``%history``, documented below.
+
+IPython's built-in %history
+---------------------------
+"""
 
 
 @magics_class
@@ -91,12 +111,14 @@ class NbversionMagics(Magics):
     def _models_in_namespace(self) -> Dict[str, Any]:
         return models_in(self.shell.user_ns)
 
-    def _model(self, name: Optional[str]) -> tuple:
+    def _model(self, name: Optional[str], usage: str = "%commit_weights MODEL") -> tuple:
+        """The model variable ``name``, or the only model in the namespace; ``usage`` is the
+        command to suggest when there is more than one (or none)."""
         if name is None:
             candidates = self._models_in_namespace()
             if len(candidates) != 1:
                 listed = ", ".join(sorted(candidates)) or "none found"
-                raise UsageError(f"Which model? Name it, e.g. %commit_weights model. Candidates: {listed}.")
+                raise UsageError(f"Which model? Name it: {usage}. Candidates: {listed}.")
             name = next(iter(candidates))
         if name not in self.shell.user_ns:
             raise UsageError(f"No variable {name!r} in the notebook. Run the cell that defines it first.")
@@ -106,7 +128,8 @@ class NbversionMagics(Magics):
         """Where this commit was made: notebook path, cell id, execution count and source."""
         ns = self.shell.user_ns
         notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
-        cell: Dict[str, Any] = {"execution_count": self.shell.execution_count}
+        history = getattr(self.shell, "history_manager", None)
+        cell: Dict[str, Any] = {"execution_count": _cell_number(self.shell)}
         kernel = getattr(self.shell, "kernel", None)
         if kernel is not None:
             try:
@@ -116,7 +139,6 @@ class NbversionMagics(Magics):
             cell_id = (parent or {}).get("metadata", {}).get("cellId")
             if cell_id:
                 cell["id"] = cell_id
-        history = getattr(self.shell, "history_manager", None)
         if history is not None and history.input_hist_raw:
             cell["source"] = history.input_hist_raw[-1]
         context: Dict[str, Any] = {"cell": cell, "cwd": os.getcwd()}
@@ -141,6 +163,8 @@ class NbversionMagics(Magics):
     @argument("--branch", help="commit to this branch (created if new)")
     @argument("--with-optimizer", nargs="?", const=True, default=None, metavar="VAR",
               help="store optimizer state too (Keras: the model's; PyTorch: name the optimizer variable)")  # fmt: skip
+    @argument("--allow-empty", action="store_true",
+              help="commit even if the weights are unchanged since the version the model is at")  # fmt: skip
     @line_magic
     def commit_weights(self, line: str) -> None:
         """Store the live model's weights as a new version whose parent is the version it is at."""
@@ -160,7 +184,7 @@ class NbversionMagics(Magics):
         report = self._run(
             lambda: self.session.commit(
                 name, model, args.message, metrics, branch=args.branch, tag=args.tag, context=self._context(),
-                optimizer=optimizer,
+                optimizer=optimizer, allow_empty=args.allow_empty,
             )  # fmt: skip
         )
         display(present.commit_view(report))
@@ -175,7 +199,7 @@ class NbversionMagics(Magics):
     def checkout(self, line: str) -> None:
         """Load a version into the live model, in place; refuses (changing nothing) if it does not fit."""
         args = _parse(self.checkout, line)
-        name, model = self._model(args.model)
+        name, model = self._model(args.model, f"%checkout {args.ref} MODEL")
         optimizer: Any = args.with_optimizer
         if isinstance(optimizer, str):
             optimizer = self.shell.user_ns.get(optimizer) or optimizer
@@ -186,13 +210,14 @@ class NbversionMagics(Magics):
 
     @line_magic("history")
     def history(self, line: str = "") -> Any:
-        """Version history when the first argument is a model; IPython's input history otherwise."""
         first = line.split()[0] if line.strip() else ""
         if first and not first.startswith("-") and self._is_model_name(first):
             return self.nbv_history(line)
         if self._builtin_history is None:
             raise UsageError("IPython's built-in %history is not available here.")
         return self._builtin_history(line)
+
+    history.__doc__ = _HISTORY_DOC + (HistoryMagics.history.__doc__ or "")
 
     def _is_model_name(self, name: str) -> bool:
         if name in self.current:
@@ -259,7 +284,18 @@ class NbversionMagics(Magics):
         print(present.status_text(self.repo.path, self._run(lambda: self.session.status(names))))
 
     def _log(self, rest: str) -> None:
-        self.nbv_history((rest + " --all").strip())
+        """Every version of a model, or (no model named, several tracked) of every model, as the CLI's log."""
+        words = rest.split()
+        if words and not words[0].startswith("-"):
+            self.nbv_history((rest + " --all").strip())
+            return
+        models = self._run(lambda: self.repo.models()) if self.repo.exists else []
+        if len(models) == 1:
+            self.nbv_history((f"{models[0]} {rest}" + " --all").strip())
+            return
+        n = _parse(self.nbv_history, rest).n
+        versions = self._run(lambda: self.repo.log())
+        display(present.HistoryTable(None, versions[:n] if n else versions, with_model=True))
 
     def _show(self, rest: str) -> None:
         words = rest.split()

@@ -33,14 +33,14 @@ from ..stores.base import BlockStore
 from ..stores.registry import DEFAULT, open_store
 from .diff import TensorDiff
 from .discovery import find_repo_dir, repo_dir
-from .files import file_cid, tensor_cid
+from .files import file_cid, output_file, tensor_cid
 from .index import Index
 from .maintenance import FsckReport
 from .read import LazyTensors
 
 __all__ = [
     "CID", "FsckReport", "LazyTensors", "Manifest", "Repo", "TensorDiff", "TensorEntry", "Version",
-    "file_cid", "find_repo_dir", "repo_dir", "tensor_cid",
+    "file_cid", "find_repo_dir", "output_file", "repo_dir", "tensor_cid",
 ]  # fmt: skip
 
 

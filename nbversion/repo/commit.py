@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequen
 import numpy as np
 
 from .._version import __version__
-from ..errors import MetadataError, RefError
+from ..errors import MetadataError, RefError, UnchangedError
 from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.names import check_name
@@ -84,6 +84,7 @@ def commit(
     architecture: Any = None,
     context: Optional[Mapping[str, Any]] = None,
     progress: Progress = None,
+    allow_empty: bool = False,
 ) -> Version:
     """Store ``tensors`` as a new version of ``model`` and move its branch to it.
 
@@ -96,7 +97,7 @@ def commit(
     return record(
         repo, model, WEIGHTS, write_weights(items, progress), message, metrics,
         parents=parents, branch=branch, tag=tag, author=author, framework=framework, software=software,
-        architecture=architecture, context=context,
+        architecture=architecture, context=context, allow_empty=allow_empty,
     )  # fmt: skip
 
 
@@ -116,11 +117,14 @@ def record(
     software: Optional[Mapping[str, str]] = None,
     architecture: Any = None,
     context: Optional[Mapping[str, Any]] = None,
+    allow_empty: bool = False,
 ) -> Version:
     """The pipeline every kind of version is committed through (see the module docstring).
 
     Model, branch and tag names follow :mod:`nbversion.formats.names`; a tag and a model never
-    share a name."""
+    share a name. Content equal to the first parent's (the same manifest CID) is refused with
+    :class:`UnchangedError` before the version is written, unless ``allow_empty`` (as git's
+    ``--allow-empty``)."""
     check_name(name, "Model")
     if not isinstance(message, str):
         raise MetadataError(f"The message must be text, got {type(message).__name__}.")
@@ -153,6 +157,8 @@ def record(
         target_branch = choose_branch(repo, name, parent_cids, branch, head_branch)
         with repo.store.writer() as writer:
             stored = content(writer)
+            if parent_cids and not allow_empty:
+                _check_changed(repo, name, parent_cids[0], stored.manifest)
             version = Version(model=name, parents=tuple(parent_cids), manifest=stored.manifest, time=_now(), **fields)
             block = dagcbor.encode(version.to_ipld())
             check_record_size(block, "version")
@@ -168,6 +174,17 @@ def record(
                 repo.index.set_ref(db, "tag", tag, str(cid))
     stats = {**stored.stats, "bytes_written": written, "seconds": time.perf_counter() - started}
     return replace(version, cid=cid, seq=seq, tags=(tag,) if tag else (), stats=stats)
+
+
+def _check_changed(repo: "Repo", name: str, parent: CID, manifest: CID) -> None:
+    """Refuse a version whose content is its parent's (the writer then forgets every block)."""
+    previous = repo.index.version(parent)
+    if previous.manifest == manifest:
+        raise UnchangedError(
+            f"{name!r} is unchanged since {previous.label} ({previous.short}): the same weights are "
+            "already that version, so nothing was committed. To record it anyway, commit with "
+            "allow_empty=True (%commit_weights --allow-empty)."
+        )
 
 
 def _check_tag_free(repo: "Repo", tag: str) -> None:

@@ -135,7 +135,8 @@ def _only_model(repo: "Repo", ref: str) -> str:
         raise UnknownRefError(f"Unknown ref {ref!r}: the repository at {repo.path} has no versions yet.")
     raise AmbiguousRefError(
         f"Ref {ref!r} needs a model: this repository has {', '.join(names)}. "
-        f"Write it as MODEL~N / MODEL/BRANCH, or pass model=."
+        f"Write it as MODEL~N / MODEL/BRANCH, or name the model "
+        "(model= in Python, --model MODEL on the command line)."
     )
 
 
@@ -162,8 +163,8 @@ def _resolve_base(repo: "Repo", ref: str, model: Optional[str]) -> CID:
     is_model = ref in models(repo)
     if tag is not None and is_model:
         raise AmbiguousRefError(
-            f"{ref!r} is both a tag (of {tag}) and a model. Write {ref}/BRANCH or HEAD with "
-            f"model={ref!r} for the model, or the CID for the tag."
+            f"{ref!r} is both a tag (of {tag}) and a model. Write {ref}/BRANCH, or HEAD with "
+            f"model={ref!r} (--model {ref}) for the model, or the CID for the tag."
         )
     if tag is not None:
         return CID.parse(tag)

@@ -23,7 +23,9 @@ def tag(repo: "Repo", name: str, ref: Union[str, CID] = "HEAD", model: Optional[
         cid = resolve(repo, ref, model)
         old = repo.index.ref("tag", name)
         if old is not None and CID.parse(old) != cid and not force:
-            raise MetadataError(f"Tag {name!r} already names {old}; use force=True (--force) to move it.")
+            raise MetadataError(
+                f"Tag {name!r} already names {old}; to move it, pass force=True (--force on the command line)."
+            )
         repo.index.set_ref(db, "tag", name, str(cid))
     return cid
 

@@ -23,6 +23,7 @@ from ..formats.cid import CID, DAG_CBOR, RAW
 from ..formats.records import Version, decode_version
 from ..stores.base import FULL_ERRNOS, BlockWriter
 from .dag import ContentCheck, stored_size, topological, walk
+from .files import input_file, output_file
 from .refs import DEFAULT_BRANCH, resolve
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ def export_car(
     Returns (root CID, bytes written). The file appears only when complete; a full disk is a
     :class:`StoreFullError` and leaves nothing behind.
     """
+    path = Path(output_file(path))
     root = resolve(repo, ref, model)
-    path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
 
     def blocks() -> Iterator[Tuple[CID, bytes]]:
@@ -77,6 +78,7 @@ def import_car(repo: "Repo", path: Union[str, os.PathLike], progress: Progress =
     model's refs do not move (tag or check out the imported CID to use it). The repository lock
     is held only while publishing what was verified (see the module docstring).
     """
+    input_file(path)  # before the store is touched: a mistyped name creates no repository
     writer = repo.store.writer()
     try:
         roots, carried = _stage(writer, path, progress)
