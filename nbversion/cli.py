@@ -3,7 +3,9 @@
 Each sub-command parses its arguments, calls one repository verb and prints what
 :mod:`nbversion.present` renders (a table, or JSON with ``--json``). Errors of our own (and a full
 disk) print one line and exit with status 1; our warnings (a damaged index row left out of a
-listing) print one line each on stderr.
+listing) print one line each on stderr. Commands the output suggests are spelled as the user ran
+this one (``.venv/bin/nbversion ...`` where that is how it was run, with its ``--repo``), so that
+they work as typed.
 
 ``--repo DIR`` / ``NBVERSION_DIR`` name a repository folder or a project folder holding
 ``.nbversion``; commands that read a repository refuse one that does not exist instead of showing
@@ -20,15 +22,17 @@ import errno
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from . import present
 from ._version import __version__
 from .errors import NbversionError, NbversionWarning, RepoNotFoundError, StoreFullError
-from .repo import Repo, file_cid, output_file
+from .repo import Repo, Version, file_cid, output_file
 
 #: Commands that read an existing repository (the others create one, or need none).
 READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout"}
@@ -54,12 +58,11 @@ def progress_bar(desc: str, total: Optional[int] = None) -> Iterator[Optional[Ca
 
 def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
     if args.all:
-        versions = repo.log(args.model)
+        versions = repo.log(args.model, limit=args.n)
     elif args.model is None and len(repo.models()) > 1:
-        versions = repo.log()
+        versions = repo.log(limit=args.n)
     else:
-        versions = repo.history(args.model) if repo.models() else []
-    versions = versions[: args.n] if args.n else versions
+        versions = repo.history(args.model, limit=args.n) if repo.models() else []
     if args.json:
         return [present.version_json(v) for v in versions]
     if not versions:
@@ -116,7 +119,28 @@ def cmd_import(repo: Repo, args: argparse.Namespace) -> Any:
         versions = repo.import_car(args.file, progress=progress)
     if args.json:
         return [present.version_json(v) for v in versions]
-    return present.imported_text(versions)
+    return "\n".join([present.imported_text(versions), *unmoved_heads(repo, versions, typed(args))])
+
+
+def unmoved_heads(repo: Repo, imported: Sequence[Version], command: str = "nbversion") -> List[str]:
+    """For each newest imported version (one no other imported version descends from) that is not
+    where its model now is, a line saying the model did not move and the command that moves it
+    (spelled with ``command``)."""
+    parents = {p for v in imported for p in v.parents}
+    lines = []
+    for v in imported:
+        if v.cid in parents:
+            continue
+        branch, current = repo.head(v.model)
+        if current is None or current == v.cid:
+            continue
+        at = repo.version(current)
+        where = f"on branch {branch}" if branch else "detached"
+        lines.append(present.clean(
+            f"{v.model} did not move: it is still at {at.label} ({at.short}, {where}). "
+            f"To make {v.label} its current version: {command} checkout {v.label} --model {shlex.quote(v.model)}"
+        ))
+    return lines
 
 
 def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:
@@ -185,6 +209,10 @@ def write_npz(path: Path, members: Mapping[str, str], tensors: Mapping[str, Any]
 
 
 def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
+    """With ``-o FILE``: write the version's tensors to a file. Without: make it the model's current
+    version (its HEAD, the parent of its next commit) and say where the model now is."""
+    if args.output is None:
+        return moved_head(repo, repo.checkout(args.ref, args.model))
     out = Path(output_file(args.output))
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".safetensors"):
@@ -212,10 +240,50 @@ def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
     return f"Wrote {len(tensors)} tensors of {version.model} {version.label} to {out}"
 
 
+def moved_head(repo: Repo, version: Version) -> str:
+    """Where a checkout left the model: its version, and its branch or that it is detached."""
+    branch, _ = repo.head(version.model)
+    if branch:
+        where = f"on branch {branch}"
+    else:
+        where = f"detached (the next commit starts a new branch, from-{version.label})"
+    return present.clean(f"{version.model} is now at {version.label} ({version.cid}), {where}.")
+
+
+def _spelled(path: str) -> str:
+    """How to type ``path`` to run it: its bare name where PATH finds this very file, else the path
+    (relative when it lies under the current folder)."""
+    name = os.path.basename(path)
+    found = shutil.which(name)
+    with contextlib.suppress(OSError):
+        if found and os.path.samefile(found, path):
+            return name
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full)
+    if not rel.startswith(os.pardir):
+        return shlex.quote(rel if os.sep in rel else os.path.join(os.curdir, rel))
+    return shlex.quote(full)
+
+
+def invoked_as() -> str:
+    """The ``nbversion`` command as the user ran it, to spell hints that work as typed:
+    ``nbversion`` when PATH finds it, ``.venv/bin/nbversion`` when it was run from there, and
+    ``python -m nbversion.cli`` (with that interpreter) when it was run as a module."""
+    script = sys.argv[0] if sys.argv else ""
+    if script and os.path.basename(script).startswith("nbversion") and not script.endswith(".py"):
+        return _spelled(script)
+    return f"{_spelled(sys.executable)} -m nbversion.cli"
+
+
+def typed(args: argparse.Namespace) -> str:
+    """The start of a hint that works as typed: :func:`invoked_as`, with this command's ``--repo``."""
+    return invoked_as() + (f" --repo {shlex.quote(args.repo)}" if args.repo else "")
+
+
 def cmd_demo(repo: Repo, args: argparse.Namespace) -> Any:
     from .demo import run_demo
 
-    return run_demo(repo)
+    return run_demo(repo, typed(args))
 
 
 def at_least_one(text: str) -> int:
@@ -285,9 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("fsck", cmd_fsck, "re-hash every block; name corrupt or missing blocks and the versions using them", True)
     add("gc", cmd_gc, "remove blocks no version uses and reclaim space")
 
-    p = add("checkout", cmd_checkout, "write a version's tensors to a .npz or .safetensors file")
+    p = add(
+        "checkout", cmd_checkout,
+        "make a version the model's current one (its HEAD); with -o, write its tensors to a file instead",
+    )
     p.add_argument("ref")
-    p.add_argument("-o", "--output", required=True, help="FILE.npz or FILE.safetensors")
+    p.add_argument("-o", "--output", help="FILE.npz or FILE.safetensors: write the tensors there, moving nothing")
     p.add_argument("--model")
 
     add("demo", cmd_demo, "commit, browse and restore a small model in ./.nbversion (a tour)")

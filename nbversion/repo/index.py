@@ -52,6 +52,17 @@ CREATE TABLE IF NOT EXISTS refs (
 );
 """
 
+# Each step finds the next name after the last in the (name, seq) index: SELECT DISTINCT would
+# read every row (SQLite has no skip-scan without ANALYZE statistics).
+_NAMES = """
+WITH RECURSIVE names(name) AS (
+    SELECT MIN(name) FROM versions
+    UNION ALL
+    SELECT (SELECT MIN(name) FROM versions WHERE name > names.name) FROM names WHERE names.name IS NOT NULL
+)
+SELECT name FROM names WHERE name IS NOT NULL
+"""
+
 _TABLES = {"versions": ("cid", "name", "seq", "block", "kind"), "refs": ("kind", "name", "target")}
 
 
@@ -148,6 +159,15 @@ class Index:
     def has_version(self, cid: CID | str) -> bool:
         return bool(self.rows("SELECT 1 FROM versions WHERE cid=?", (str(cid),)))
 
+    def has_name(self, name: str) -> bool:
+        """Whether ``name`` has versions (one lookup in the ``(name, seq)`` index, not a scan)."""
+        return bool(self.rows("SELECT 1 FROM versions WHERE name=? LIMIT 1", (name,)))
+
+    def row(self, cid: CID | str) -> Optional[Tuple]:
+        """The index row ``(cid, seq, block, name)`` of the version ``cid`` (one primary-key lookup)."""
+        rows = self.rows("SELECT cid, seq, block, name FROM versions WHERE cid=?", (str(cid),))
+        return rows[0] if rows else None
+
     def tags_by_cid(self) -> Dict[str, List[str]]:
         tags: Dict[str, List[str]] = {}
         for name, target in self._text_rows("SELECT name, target FROM refs WHERE kind='tag' ORDER BY name"):
@@ -188,32 +208,44 @@ class Index:
         assert version is not None
         return replace(version, seq=seq if isinstance(seq, int) else None, tags=tuple(tags.get(cid, ())))
 
-    def version(self, cid: CID | str) -> Version:
-        """The indexed version with this exact CID."""
-        rows = self.rows("SELECT cid, seq, block, name FROM versions WHERE cid=?", (str(cid),))
-        if not rows:
+    def version(self, cid: CID | str, tags: Optional[Dict[str, List[str]]] = None) -> Version:
+        """The indexed version with this exact CID (``tags``: the tags by CID, if already read)."""
+        row = self.row(cid)
+        if row is None:
             raise UnknownRefError(f"No version {cid} in {self.path}.")
-        cid_text, seq, block, name = rows[0]
-        return self.to_version(cid_text, seq, block, self.tags_by_cid(), name)
+        cid_text, seq, block, name = row
+        return self.to_version(cid_text, seq, block, self.tags_by_cid() if tags is None else tags, name)
 
-    def versions(self, name: Optional[str] = None) -> List[Version]:
-        """Every version (of ``name`` if given), newest first. A row that cannot be read (see
-        :meth:`to_version`) is left out, with a :class:`DamagedIndexWarning` naming it."""
+    def versions(self, name: Optional[str] = None, limit: Optional[int] = None) -> List[Version]:
+        """Every version (of ``name`` if given), newest first; the newest ``limit`` only, if given.
+        Rows are read lazily in index order, so a limit reads about ``limit`` rows whatever the
+        history's length. A row that cannot be read (see :meth:`to_version`) is left out, with a
+        :class:`DamagedIndexWarning` naming it (and the next row takes its place)."""
+        db = self.db()
+        if db is None or (limit is not None and limit <= 0):
+            return []
         tags = self.tags_by_cid()
         if name is None:
-            rows = self.rows("SELECT cid, seq, block, name FROM versions ORDER BY rowid DESC")
+            cursor = db.execute("SELECT cid, seq, block, name FROM versions ORDER BY rowid DESC")
         else:
-            rows = self.rows("SELECT cid, seq, block, name FROM versions WHERE name=? ORDER BY seq DESC", (name,))
+            cursor = db.execute("SELECT cid, seq, block, name FROM versions WHERE name=? ORDER BY seq DESC", (name,))
         out: List[Version] = []
-        for row in rows:
-            try:
-                out.append(self.to_version(*row[:3], tags, row[3]))
-            except CorruptIndexError as exc:
-                warnings.warn(f"{exc} It is left out of this list.", DamagedIndexWarning, stacklevel=2)
+        try:
+            for row in cursor:
+                if limit is not None and len(out) >= limit:
+                    break
+                try:
+                    out.append(self.to_version(*row[:3], tags, row[3]))
+                except CorruptIndexError as exc:
+                    warnings.warn(f"{exc} It is left out of this list.", DamagedIndexWarning, stacklevel=2)
+        finally:
+            cursor.close()
         return out
 
     def names(self) -> List[str]:
-        return [n for (n,) in self._text_rows("SELECT DISTINCT name FROM versions ORDER BY name")]
+        """Every name with versions, sorted. A loose scan of the ``(name, seq)`` index: one lookup
+        per name, so the cost grows with the number of models, not with their histories."""
+        return [n for (n,) in self._text_rows(_NAMES)]
 
     def refs(self, kind: str) -> Dict[str, str]:
         """``{name: target}`` of every ref of ``kind`` ('branch', 'tag' or 'head'), by name."""

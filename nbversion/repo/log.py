@@ -1,4 +1,9 @@
-"""``history`` and ``log``: versions listed from the index alone (no block is read)."""
+"""``history`` and ``log``: versions listed from the index alone (no block is read).
+
+Both read only the rows they return: ``history`` follows first parents with one primary-key
+lookup per step, ``log`` walks the index newest first and stops at ``limit``. So ``log -n 10``
+costs the same at 50,000 versions as at 10. Every row read is checked against its CID
+(:meth:`~nbversion.repo.index.Index.to_version`)."""
 
 from __future__ import annotations
 
@@ -14,16 +19,21 @@ if TYPE_CHECKING:
     from . import Repo
 
 
-def history(repo: "Repo", model: Optional[str] = None, ref: Union[str, CID, None] = None) -> List[Version]:
-    """The lineage of ``model`` (or of ``ref``): its current version, then first parents to the root."""
+def history(
+    repo: "Repo", model: Optional[str] = None, ref: Union[str, CID, None] = None, limit: Optional[int] = None
+) -> List[Version]:
+    """The lineage of ``model`` (or of ``ref``): its current version, then first parents to the
+    root; the first ``limit`` of them only, if given."""
     start = resolve(repo, ref if ref is not None else "HEAD", model)
-    rows = {c: (s, b) for c, s, b in repo.index.rows("SELECT cid, seq, block FROM versions")}
     tags = repo.index.tags_by_cid()
     out: List[Version] = []
     cid: Optional[CID] = start
-    while cid is not None and str(cid) in rows:
+    while cid is not None and (limit is None or len(out) < limit):
+        row = repo.index.row(cid)
+        if row is None:  # a parent that is not here (a partial import): the lineage ends
+            break
         try:
-            version = repo.index.to_version(str(cid), *rows[str(cid)], tags)
+            version = repo.index.to_version(str(cid), row[1], row[2], tags)
         except CorruptIndexError as exc:  # a damaged row that the block store cannot repair
             warnings.warn(f"{exc} The lineage stops here.", DamagedIndexWarning, stacklevel=2)
             break
@@ -32,6 +42,6 @@ def history(repo: "Repo", model: Optional[str] = None, ref: Union[str, CID, None
     return out
 
 
-def log(repo: "Repo", model: Optional[str] = None) -> List[Version]:
-    """Every version (of ``model`` if given), newest first."""
-    return repo.index.versions(model)
+def log(repo: "Repo", model: Optional[str] = None, limit: Optional[int] = None) -> List[Version]:
+    """Every version (of ``model`` if given), newest first; the newest ``limit`` only, if given."""
+    return repo.index.versions(model, limit)

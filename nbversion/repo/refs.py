@@ -16,6 +16,9 @@ Resolution order: the first rule that applies decides, and a later rule is never
 6. ``MODEL/BRANCH``.
 7. A branch name: of the model given, else of the only model that has such a branch.
 
+Every rule is a lookup in an index (a CID, a ``(name, seq)``, a ref), never a scan of the
+versions, so resolving costs the same however long the history is.
+
 Names (:mod:`nbversion.formats.names`) can never be ``HEAD``, ``vN``, a CID or start with
 ``bafy``, and rules 1 to 4 come first anyway, so no tag, model or branch, even one from an older
 repository, can shadow a CID or change what ``vN`` and ``HEAD`` mean. A tag and a model never
@@ -104,7 +107,7 @@ def resolve(repo: "Repo", ref: Ref, model: Optional[str] = None) -> CID:
     cid = _resolve_base(repo, match.group("base"), model)
     back = match.group("back")
     for i in range(0 if back is None else _number(back or "1", ref)):
-        parents = repo.index.version(cid).parents
+        parents = repo.index.version(cid, tags={}).parents  # one lookup; tags are not needed
         if not parents:
             raise UnknownRefError(f"{ref!r} goes back past the first version ({i} steps back is the root).")
         cid = parents[0]
@@ -160,7 +163,7 @@ def _resolve_base(repo: "Repo", ref: str, model: Optional[str]) -> CID:
     if CID_PREFIX.fullmatch(ref):
         return _resolve_prefix(repo, ref)
     tag = index.ref("tag", ref)
-    is_model = ref in models(repo)
+    is_model = index.has_name(ref)
     if tag is not None and is_model:
         raise AmbiguousRefError(
             f"{ref!r} is both a tag (of {tag}) and a model. Write {ref}/BRANCH, or HEAD with "
@@ -199,7 +202,9 @@ def _resolve_cid(repo: "Repo", ref: str) -> CID:
 
 
 def _resolve_prefix(repo: "Repo", ref: str) -> CID:
-    rows = repo.index.rows("SELECT cid FROM versions WHERE cid LIKE ? LIMIT 11", (ref + "%",))
+    # A range of the primary key (a prefix is lowercase base32, and "{" sorts after "z"), not
+    # LIKE: SQLite's LIKE ignores case and so cannot use the index, and would read every row.
+    rows = repo.index.rows("SELECT cid FROM versions WHERE cid >= ? AND cid < ? ORDER BY cid LIMIT 11", (ref, ref + "{"))
     if len(rows) == 1:
         return CID.parse(rows[0][0])
     if len(rows) > 1:
@@ -210,14 +215,14 @@ def _resolve_prefix(repo: "Repo", ref: str) -> CID:
 
 def check_tag_name_free(repo: "Repo", name: str) -> None:
     """Refuse a tag named like a model: the two would hide each other."""
-    if name in models(repo):
+    if repo.index.has_name(name):
         raise MetadataError(f"Tag {name!r} would hide the model of the same name; choose another.")
 
 
 def check_model_name_free(repo: "Repo", name: str) -> None:
     """Refuse a new model named like a tag: the two would hide each other."""
     tag = repo.index.ref("tag", name)
-    if tag is not None and name not in models(repo):
+    if tag is not None and not repo.index.has_name(name):
         raise MetadataError(
             f"Model name {name!r} is already a tag (of {tag}); a model and a tag of one name would hide "
             f"each other. Choose another model name, or delete the tag (`nbversion tag -d {name}`)."
