@@ -24,6 +24,23 @@ import {
 export const NO_COMM_MESSAGE =
   'Run %load_ext nbversion in this notebook to load versions into the live model.';
 
+/** The panel's kernel line: linked, or what to do to link it (the whole message as its title). */
+export function kernelStatus(connected: boolean): {
+  text: string;
+  title: string;
+} {
+  return connected
+    ? {
+        text: 'kernel linked',
+        title:
+          'The kernel has nbversion loaded: versions can be loaded into the live model.'
+      }
+    : {
+        text: 'to link the kernel: %load_ext nbversion',
+        title: NO_COMM_MESSAGE
+      };
+}
+
 /**
  * The kernel end of one notebook: registers the `nbversion` comm target on the notebook's
  * kernel (again after every kernel change or restart), matches replies to requests by id
@@ -147,18 +164,69 @@ export class KernelBridge implements IDisposable {
   }
 
   private _register(kernel: Kernel.IKernelConnection | null): void {
-    if (kernel === this._kernel) {
-      if (kernel && !kernel.isDisposed) {
-        kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
-      }
-      return;
-    }
-    if (this._kernel && !this._kernel.isDisposed) {
+    const isNew = kernel !== this._kernel;
+    if (isNew && this._kernel && !this._kernel.isDisposed) {
       this._kernel.removeCommTarget(COMM_TARGET, this._onCommOpen);
     }
     this._kernel = kernel;
     if (kernel && !kernel.isDisposed) {
       kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
+      if (isNew) {
+        // once per kernel connection: asking on every status change would itself change it
+        void this._reattach(kernel);
+      }
+    }
+  }
+
+  /**
+   * Take up the comm the kernel opened before this page was there to see it (the page was
+   * reloaded, or the notebook reopened, after `%load_ext nbversion`): the kernel lists its open
+   * comms in `comm_info`, and a comm object with the same id reaches it without opening a new
+   * one. The kernel's hello went to the old page, so the live models are asked for again.
+   */
+  private async _reattach(kernel: Kernel.IKernelConnection): Promise<void> {
+    if (this.connected || this._reattaching) {
+      return;
+    }
+    this._reattaching = true;
+    try {
+      const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
+      const content = reply.content;
+      if (
+        content.status !== 'ok' ||
+        this.connected ||
+        this._isDisposed ||
+        kernel !== this._kernel ||
+        kernel.isDisposed
+      ) {
+        return;
+      }
+      const ids = Object.keys(content.comms).filter(
+        id => content.comms[id].target_name === COMM_TARGET
+      );
+      if (ids.length === 0) {
+        return;
+      }
+      let comm: Kernel.IComm;
+      try {
+        // the newest: `%load_ext` run twice leaves two, either answers
+        comm = kernel.createComm(COMM_TARGET, ids[ids.length - 1]);
+      } catch {
+        return; // this connection holds that comm already: its comm_open is on its way
+      }
+      this._attach(comm);
+      const listing = await this.request('list', {});
+      if (this._comm === comm) {
+        this._onMessage(comm, {
+          protocol: PROTOCOL,
+          event: 'hello',
+          current: listing.current
+        } as any);
+      }
+    } catch (error) {
+      console.warn('nbversion: cannot reach the kernel side.', error);
+    } finally {
+      this._reattaching = false;
     }
   }
 
@@ -166,6 +234,12 @@ export class KernelBridge implements IDisposable {
     comm: Kernel.IComm,
     msg: KernelMessage.ICommOpenMsg
   ): void => {
+    this._attach(comm);
+    this._onMessage(comm, msg.content.data as any);
+  };
+
+  /** Make `comm` the one requests go over, and follow its messages and its close. */
+  private _attach(comm: Kernel.IComm): void {
     if (this._comm && this._comm !== comm) {
       this._dropComm('The kernel opened a new nbversion comm.');
     }
@@ -178,8 +252,7 @@ export class KernelBridge implements IDisposable {
       }
     };
     this._commChanged.emit(true);
-    this._onMessage(comm, msg.content.data as any);
-  };
+  }
 
   private _onMessage(comm: Kernel.IComm, data: IReply & IKernelEvent): void {
     if (comm !== this._comm || !data || typeof data !== 'object') {
@@ -254,6 +327,7 @@ export class KernelBridge implements IDisposable {
   private _nextId = 0;
   private _pending = new Map<number, IPending>();
   private _isDisposed = false;
+  private _reattaching = false;
   private _event = new Signal<this, IKernelEvent>(this);
   private _commChanged = new Signal<this, boolean>(this);
   private _kernelRestarted = new Signal<this, void>(this);

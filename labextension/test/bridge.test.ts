@@ -4,14 +4,14 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { KernelBridge, NO_COMM_MESSAGE } from '../src/bridge';
+import { KernelBridge, kernelStatus, NO_COMM_MESSAGE } from '../src/bridge';
 import {
   COMM_TARGET,
   IKernelEvent,
   NbversionError,
   PROTOCOL
 } from '../src/protocol';
-import { FakeKernel, FakeNotebook } from './fakes';
+import { FakeComm, FakeKernel, FakeNotebook, history, settle } from './fakes';
 
 /** A notebook whose kernel has run `%load_ext nbversion`, and its bridge. */
 function linked(hello: any = { protocol: 1, event: 'hello', current: {} }) {
@@ -275,4 +275,51 @@ test('closing the notebook disposes the bridge: target removed, pending requests
   assert.equal(error.message, 'The notebook was closed.');
   assert.equal(bridge.isDisposed, true);
   assert.equal(kernel.targets.has(COMM_TARGET), false);
+});
+
+test('a page opened after %load_ext nbversion takes up the comm the kernel has open', async () => {
+  // the kernel loaded nbversion for a page since reloaded: its comm_open went to that page
+  const kernel = new FakeKernel();
+  const comm = new FakeComm();
+  comm.answer = request => ({
+    protocol: PROTOCOL,
+    id: request.id,
+    ok: true,
+    result: { ...history('f1', []), current: { model: 'cid-b' } }
+  });
+  kernel.openElsewhere.set('comm-1', comm);
+  const notebook = new FakeNotebook('train.ipynb', kernel);
+  const bridge = new KernelBridge(notebook.panel);
+  const events: IKernelEvent[] = [];
+  bridge.event.connect((_, e) => events.push(e));
+  await settle();
+  assert.equal(bridge.connected, true);
+  assert.deepEqual(
+    comm.sent.map(r => r.op),
+    ['list']
+  ); // what the lost hello said
+  assert.deepEqual(bridge.current, { model: 'cid-b' });
+  assert.deepEqual(
+    events.map(e => e.event),
+    ['hello']
+  );
+});
+
+test('a kernel without nbversion loaded leaves the bridge unlinked, and is asked once', async () => {
+  const notebook = new FakeNotebook();
+  const bridge = new KernelBridge(notebook.panel);
+  await settle();
+  notebook.statusChanged.emit('busy');
+  notebook.statusChanged.emit('idle');
+  await settle();
+  assert.equal(bridge.connected, false);
+  assert.equal(notebook.kernel!.commInfoRequests, 1);
+});
+
+test('the kernel line says linked, or what to run to link it', () => {
+  assert.equal(kernelStatus(true).text, 'kernel linked');
+  const unlinked = kernelStatus(false);
+  assert.match(unlinked.text, /%load_ext nbversion/);
+  assert.doesNotMatch(unlinked.text, /not linked/);
+  assert.equal(unlinked.title, NO_COMM_MESSAGE);
 });

@@ -62,6 +62,32 @@ export class FakeKernel {
     }
   }
 
+  /**
+   * Comms the kernel has open already, by id: opened for a page that is gone (reloaded) before
+   * this connection registered its target. Listed by `comm_info`, reached by `createComm(id)`.
+   */
+  openElsewhere = new Map<string, FakeComm>();
+  commInfoRequests = 0;
+
+  async requestCommInfo(content: { target_name?: string }): Promise<any> {
+    this.commInfoRequests++;
+    const comms: { [id: string]: { target_name: string } } = {};
+    for (const id of this.openElsewhere.keys()) {
+      if (!content.target_name || content.target_name === COMM_TARGET) {
+        comms[id] = { target_name: COMM_TARGET };
+      }
+    }
+    return { content: { status: 'ok', comms } };
+  }
+
+  createComm(target: string, id: string): FakeComm {
+    const comm = this.openElsewhere.get(id);
+    if (target !== COMM_TARGET || !comm) {
+      throw new Error(`no comm ${id} in this kernel`);
+    }
+    return comm;
+  }
+
   /** `%load_ext nbversion` in this kernel: it opens the comm with its hello. */
   openComm(
     hello: any = { protocol: 1, event: 'hello', current: {} }

@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 import nbversion
 
 XSS = "<img src=x onerror=alert(1)>"
+UNLINKED = "to link the kernel: %load_ext nbversion"
 CELLS = [
     "%load_ext nbversion",
     ("import numpy as np\nmodel = {'dense/kernel': np.zeros((4, 3)), 'dense/bias': np.zeros(3)}\n"
@@ -64,6 +65,22 @@ def open_panel(page):
     page.locator("#nbversion-panel").wait_for(timeout=30_000)
 
 
+def count_is(n: int) -> str:
+    return f"document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === {n}"
+
+
+def row_message_box(row) -> dict:
+    """The row's message element as laid out: its text, shown and needed width; the row's height."""
+    return row.evaluate(
+        """r => { const m = r.querySelector('.jp-nbversion-msg');
+                  const x = r.querySelector('.jp-nbversion-metric');
+                  return { text: m ? m.textContent : null, width: m ? m.getBoundingClientRect().width : 0,
+                           needed: m ? m.scrollWidth : 0, rowHeight: r.clientHeight,
+                           rowScrollHeight: r.scrollHeight,
+                           metricShown: !x || x.getBoundingClientRect().right <= r.getBoundingClientRect().right }; }"""
+    )
+
+
 def nodes(page):
     return page.locator("#nbversion-panel [data-testid='nbversion-node']")
 
@@ -87,8 +104,19 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
         "document.querySelector(\"#nbversion-panel [data-current='true']\")?.dataset.label === 'v3'", timeout=30_000
     )
 
-    # messages are text: the XSS payload shows literally, creates no element, runs nothing
+    # at JupyterLab's default sidebar width each row shows, on one line, the label, the message
+    # (cut with an ellipsis when long), the chips and the metric; the CID is in the row's tooltip
     panel = page.locator("#nbversion-panel")
+    for label, message in (("v3", "third"), ("v2", "second"), ("v1", XSS)):
+        row = panel.locator(f"[data-testid='nbversion-node'][data-label='{label}']")
+        shown = row_message_box(row)
+        assert shown["text"] == message and shown["width"] >= min(shown["needed"], 30), (label, shown)
+        assert shown["rowHeight"] == shown["rowScrollHeight"] and shown["metricShown"]  # one line, all of it
+        cid = row.get_attribute("data-cid")
+        assert cid in row.get_attribute("title") and cid[:8] not in row.inner_text()
+    assert "0.9" in panel.locator("[data-testid='nbversion-node'][data-label='v3']").inner_text()
+
+    # messages are text: the XSS payload shows literally, creates no element, runs nothing
     panel.locator("[data-testid='nbversion-node'][data-label='v1']").click()
     details = page.locator("[data-testid='nbversion-details']")
     details.wait_for()
@@ -117,7 +145,11 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     page.keyboard.press("Control+s")
     v1 = panel.locator("[data-testid='nbversion-node'][data-label='v1']").get_attribute("data-cid")
     for _ in range(100):
-        saved = nbformat.read(lab["root"] / "train.ipynb", as_version=4)
+        try:
+            saved = nbformat.read(lab["root"] / "train.ipynb", as_version=4)
+        except ValueError:  # caught the file while JupyterLab was writing it (NotJSONError): read it again
+            time.sleep(0.1)
+            continue
         if saved.metadata.get("nbversion", {}).get("pins"):
             break
         time.sleep(0.1)
@@ -141,7 +173,7 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     page.get_by_role("menuitem", name="Kernel").click()
     page.get_by_role("menuitem", name=re.compile("^Restart Kernel…|^Restart Kernel\\.\\.\\.")).click()
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
-    panel.get_by_text("kernel not linked", exact=True).wait_for(timeout=30_000)  # the comm went with the kernel
+    panel.get_by_text(UNLINKED, exact=True).wait_for(timeout=30_000)  # the comm went with the kernel
     page.wait_for_function(f"!({KERNEL_IDLE})", timeout=30_000)  # the status bar: restarting...
     page.wait_for_function(KERNEL_IDLE, timeout=60_000)  # ...then idle
     assert kernel_run(lab, "import os; print(os.getpid())").strip() != pid  # another process: it did restart
@@ -150,7 +182,12 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
         timeout=30_000,
     )
     assert nodes(page).count() == 3
-    assert status.inner_text() == "kernel not linked"
+    assert status.inner_text() == UNLINKED
+    assert status.get_attribute("title") == "Run %load_ext nbversion in this notebook to load versions into the live model."
+
+    # loading nbversion in the idle kernel links the panel again
+    kernel_run(lab, "%load_ext nbversion")
+    panel.get_by_text("kernel linked", exact=True).wait_for(timeout=30_000)
 
     # a commit from another process (here: this test, as the CLI would) appears without a refresh
     with nbversion.Repo(lab["root"] / ".nbversion") as repo:
@@ -159,6 +196,8 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     page.wait_for_function(  # the panel polls (every 0.5 s by default; an unchanged answer is a few bytes)
         "document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === 4", timeout=10_000
     )
+    v4 = row_message_box(panel.locator("[data-testid='nbversion-node'][data-label='v4']"))
+    assert v4["text"] == "tried a larger step" and v4["width"] >= 30 and v4["metricShown"], v4
     panel.screenshot(path=str(artifacts / "panel.png"))
 
     # the picture for the README: a branched history, one version selected
@@ -166,6 +205,19 @@ def test_tree_appears_loads_pins_escapes_and_survives_restart(page, lab, artifac
     panel.locator("[data-testid='nbversion-node'][data-label='v3']").click()
     page.locator("[data-testid='nbversion-details']").wait_for()
     page.screenshot(path=str(artifacts / "panel-branched.png"))
+
+    # a page opened after %load_ext (here: reloaded) takes up the kernel's comm: linked, and acting
+    open_notebook(page, lab, "train.ipynb")
+    open_panel(page)
+    page.locator("#nbversion-panel [data-testid='nbversion-kernel-status']").get_by_text(
+        "kernel linked", exact=True).wait_for(timeout=30_000)  # fmt: skip
+    page.wait_for_function(count_is(4), timeout=30_000)
+    kernel_run(lab, "import numpy as np\nmodel = {'dense/kernel': np.zeros((4, 3)), 'dense/bias': np.zeros(3)}")
+    panel.locator("[data-testid='nbversion-node'][data-label='v2']").click()
+    page.locator("[data-testid='nbversion-load']").click()
+    page.wait_for_function(
+        "document.querySelector(\"#nbversion-panel [data-current='true']\")?.dataset.label === 'v2'", timeout=30_000
+    )
 
 
 def test_panel_follows_the_active_notebook_and_offers_each_model(page, lab):

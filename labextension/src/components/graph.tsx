@@ -4,9 +4,9 @@
  */
 import * as React from 'react';
 
-import { formatNumber, shortCid } from '../format';
 import { IGraphLayout, IRow, ISegment, visibleRange } from '../layout';
 import { ICidMap, IVersion } from '../protocol';
+import { rowParts } from '../row';
 import { colorClass } from './colors';
 
 export const ROW_HEIGHT = 28;
@@ -136,7 +136,11 @@ function GraphRow(props: GraphRowProps): JSX.Element {
   const v = row.node;
   const isCurrent = v.cid === current;
   const isSelected = v.cid === selected;
-  const value = metric ? v.metrics?.[metric] : undefined;
+  const parts = rowParts(v, {
+    metric,
+    isCurrent,
+    branches: heads.get(v.cid) ?? []
+  });
   return (
     <div
       className={
@@ -151,21 +155,25 @@ function GraphRow(props: GraphRowProps): JSX.Element {
       data-cid={v.cid}
       data-label={v.label}
       data-current={isCurrent ? 'true' : undefined}
-      title={v.message}
+      title={parts.tooltip}
       onClick={() => onSelect(v.cid)}
     >
       <RowGraph row={row} width={props.graphWidth} isCurrent={isCurrent} />
-      <span className="jp-nbversion-label">{v.label}</span>
-      <span className="jp-nbversion-cid">{shortCid(v.cid)}</span>
-      <RowChips
-        isCurrent={isCurrent}
-        branches={heads.get(v.cid) ?? []}
-        tags={v.tags ?? []}
-      />
-      <span className="jp-nbversion-msg">{v.message}</span>
-      {typeof value === 'number' && (
+      <span className="jp-nbversion-label">{parts.label}</span>
+      <span className="jp-nbversion-msg" data-testid="nbversion-row-message">
+        {parts.message}
+      </span>
+      {parts.chips.map(chip => (
+        <span
+          key={`${chip.kind}:${chip.text}`}
+          className={`jp-nbversion-chip jp-mod-${chip.kind}`}
+        >
+          {chip.text}
+        </span>
+      ))}
+      {parts.metric !== null && (
         <span className="jp-nbversion-metric" title={metric ?? ''}>
-          {formatNumber(value)}
+          {parts.metric}
         </span>
       )}
     </div>
@@ -214,35 +222,6 @@ function RowGraph({
         className={`jp-nbversion-dot ${colorClass(row.color)}`}
       />
     </svg>
-  );
-}
-
-/** "current", then the branches whose head this is, then the tags. */
-function RowChips({
-  isCurrent,
-  branches,
-  tags
-}: {
-  isCurrent: boolean;
-  branches: string[];
-  tags: string[];
-}): JSX.Element {
-  return (
-    <>
-      {isCurrent && (
-        <span className="jp-nbversion-chip jp-mod-current">current</span>
-      )}
-      {branches.map(b => (
-        <span key={`b:${b}`} className="jp-nbversion-chip jp-mod-branch">
-          {b}
-        </span>
-      ))}
-      {tags.map(t => (
-        <span key={`t:${t}`} className="jp-nbversion-chip jp-mod-tag">
-          {t}
-        </span>
-      ))}
-    </>
   );
 }
 

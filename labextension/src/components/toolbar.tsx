@@ -3,7 +3,7 @@
  */
 import * as React from 'react';
 
-import { NO_COMM_MESSAGE } from '../bridge';
+import { kernelStatus } from '../bridge';
 import { VersionTreeModel } from '../model';
 
 export function Toolbar({
@@ -77,19 +77,16 @@ function Choice({
   );
 }
 
-/** Whether `%load_ext nbversion` ran in the notebook's kernel (the comm is open). */
+/** Whether `%load_ext nbversion` ran in the notebook's kernel (the comm is open), or what to do. */
 function KernelStatus({ connected }: { connected: boolean }): JSX.Element {
+  const { text, title } = kernelStatus(connected);
   return (
     <span
       className={`jp-nbversion-kernel ${connected ? 'jp-mod-connected' : ''}`}
       data-testid="nbversion-kernel-status"
-      title={
-        connected
-          ? 'The kernel has nbversion loaded: versions can be loaded into the live model.'
-          : NO_COMM_MESSAGE
-      }
+      title={title}
     >
-      {connected ? 'kernel linked' : 'kernel not linked'}
+      {text}
     </span>
   );
 }

@@ -1,0 +1,58 @@
+/**
+ * What a version row shows, as a spec: the label, message, chips and chosen metric are the
+ * visible parts; the CID is only in the tooltip.
+ */
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import { rowParts } from '../src/row';
+import { version } from './fakes';
+
+const CID = 'bafyreiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354';
+
+test('a row leads with label, message, chips and the chosen metric; the CID is not visible', () => {
+  const v = version(CID, 3, [], {
+    message: 'third: lr 1e-3',
+    metrics: { acc: 0.912345, loss: 0.3 },
+    tags: ['best']
+  });
+  const parts = rowParts(v, {
+    metric: 'acc',
+    isCurrent: true,
+    branches: ['main']
+  });
+  assert.equal(parts.label, 'v3');
+  assert.equal(parts.message, 'third: lr 1e-3');
+  assert.deepEqual(parts.chips, [
+    { kind: 'branch', text: 'main' },
+    { kind: 'tag', text: 'best' }
+  ]);
+  assert.equal(parts.metric, '0.9123');
+  const visible = [
+    parts.label,
+    parts.message,
+    ...parts.chips.map(c => c.text),
+    parts.metric
+  ].join(' ');
+  assert.ok(!visible.includes(CID.slice(0, 8)), visible);
+  assert.ok(parts.tooltip.startsWith(`v3 ${CID} (in the live model)\n`));
+});
+
+test('the tooltip holds the label, the full CID, the whole message and the metrics', () => {
+  const v = version(CID, 1, [], {
+    message: 'first\nwith a second line',
+    metrics: { acc: 0.5 }
+  });
+  const parts = rowParts(v, { metric: null, isCurrent: false, branches: [] });
+  assert.equal(parts.tooltip, `v1 ${CID}\nfirst\nwith a second line\nacc=0.5`);
+  assert.equal(parts.message, 'first with a second line'); // one line in the row
+  assert.equal(parts.metric, null);
+  assert.deepEqual(parts.chips, []);
+});
+
+test('a version without the chosen metric shows none, and an empty message no line', () => {
+  const v = version(CID, 2, [], { message: '', metrics: { loss: 0.1 } });
+  const parts = rowParts(v, { metric: 'acc', isCurrent: false, branches: [] });
+  assert.equal(parts.metric, null);
+  assert.equal(parts.tooltip, `v2 ${CID}\nloss=0.1`);
+});
