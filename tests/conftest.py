@@ -63,3 +63,32 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     return subprocess.run(
         [sys.executable, "-m", "nbversion.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
     )
+
+
+@pytest.fixture
+def ip(tmp_path, monkeypatch):
+    """A real IPython shell with nbversion loaded, working in ``tmp_path`` (its variables removed after)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing.globalipapp import start_ipython
+
+    monkeypatch.delenv("NBVERSION_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shell = start_ipython() or InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nbversion")
+    magics = shell.magics_manager.registry["NbversionMagics"]
+    magics.current.clear()
+    magics.repo_dir = None
+    keep = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - keep:
+        del shell.user_ns[name]
+
+
+def run(ip, cell: str):
+    """Run ``cell`` as a notebook would (stored in history); raise what it raised; return its value."""
+    result = ip.run_cell(cell, store_history=True)
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    return result.result

@@ -9,38 +9,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 
 import nbversion
-
-
-@pytest.fixture
-def ip(tmp_path, monkeypatch):
-    monkeypatch.delenv("NBVERSION_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    shell = start_ipython() or InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "nbversion")
-    magics = shell.magics_manager.registry["NbversionMagics"]
-    magics.current.clear()
-    magics.repo_dir = None
-    keep = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - keep:
-        del shell.user_ns[name]
+from conftest import run
 
 
 def repo(tmp_path) -> nbversion.Repo:
     return nbversion.Repo(tmp_path / ".nbversion")
-
-
-def run(ip, cell: str):
-    result = ip.run_cell(cell, store_history=True)
-    if result.error_in_exec is not None:
-        raise result.error_in_exec
-    if result.error_before_exec is not None:
-        raise result.error_before_exec
-    return result.result
 
 
 KERAS_MODEL = """

@@ -10,39 +10,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 
 import nbversion
+from conftest import run
 from nbversion import present
-
-
-@pytest.fixture
-def ip(tmp_path, monkeypatch):
-    monkeypatch.delenv("NBVERSION_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    shell = start_ipython() or InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "nbversion")
-    magics = shell.magics_manager.registry["NbversionMagics"]
-    magics.current.clear()
-    magics.repo_dir = None
-    keep = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - keep:
-        del shell.user_ns[name]
 
 
 def repo(tmp_path) -> nbversion.Repo:
     return nbversion.Repo(tmp_path / ".nbversion")
-
-
-def run(ip, cell: str):
-    result = ip.run_cell(cell, store_history=True)
-    if result.error_in_exec is not None:
-        raise result.error_in_exec
-    if result.error_before_exec is not None:
-        raise result.error_before_exec
-    return result
 
 
 WEIGHTS = "import numpy as np\nw = {'a': np.zeros(3, dtype='float32'), 'b': np.ones((2, 2), dtype='float32')}"
@@ -53,7 +28,8 @@ WEIGHTS = "import numpy as np\nw = {'a': np.zeros(3, dtype='float32'), 'b': np.o
 
 def test_a_version_records_the_in_number_of_the_cell_that_committed_it(ip, tmp_path):
     run(ip, WEIGHTS)
-    result = run(ip, "%commit_weights w -m first")
+    result = ip.run_cell("%commit_weights w -m first", store_history=True)
+    assert result.success
     cell = repo(tmp_path).show("w").context["cell"]
     assert cell["execution_count"] == result.execution_count  # what the notebook shows as In[n]
     assert "commit_weights" in ip.user_ns["In"][cell["execution_count"]]
