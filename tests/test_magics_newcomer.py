@@ -159,3 +159,19 @@ def test_nbversion_log_with_two_models_lists_them_all(ip, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 2
     run(ip, "%nbversion log w")
     assert "for-w" in capsys.readouterr().out
+
+
+# -- comments on a magic's line (the README's examples have them) --------------------------------
+
+
+def test_a_trailing_comment_on_a_magic_line_is_ignored_as_a_shell_would(ip, tmp_path):
+    run(ip, WEIGHTS)
+    run(ip, '%commit_weights w -m "fix #12" --tag first   # the first version')
+    run(ip, "w['a'] = w['a'] + 1")
+    run(ip, "%commit_weights w -m again#2 # a word with # inside is kept")
+    run(ip, "%checkout first w  # back to the first")
+    run(ip, "%nbversion tag best first w  # a tag too")
+    versions = repo(tmp_path).log("w")
+    assert [v.message for v in versions] == ["again#2", "fix #12"]
+    assert repo(tmp_path).resolve("best") == versions[1].cid
+    assert float(ip.user_ns["w"]["a"][0]) == 0.0  # checked out

@@ -31,10 +31,34 @@ from ..repo import CID, Repo
 from .session import KernelSession
 
 
+def _without_comment(line: str) -> str:
+    """``line`` up to a ``#`` that starts a word outside quotes, as a shell reads it.
+
+    IPython hands line magics everything after the name, so ``%checkout v1 model  # go back`` would
+    otherwise pass ``#``, ``go`` and ``back`` as arguments; ``-m "fix #12"`` and ``a#b`` keep theirs.
+    """
+    quote, escaped, word_starts = "", False, True
+    for at, char in enumerate(line):
+        if escaped:
+            escaped, word_starts = False, False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote, word_starts = char, False
+        elif char == "#" and word_starts:
+            return line[:at]
+        else:
+            word_starts = char.isspace()
+    return line
+
+
 def _parse(magic: Callable[..., Any], line: str) -> Any:
-    """Parse a magic's line with its ``magic_arguments`` parser, shell-style (quotes removed)."""
+    """Parse a magic's line with its ``magic_arguments`` parser, shell-style (quotes removed,
+    a trailing ``# comment`` ignored)."""
     try:
-        words = shlex.split(line)
+        words = shlex.split(_without_comment(line))
     except ValueError as exc:
         raise UsageError(f"Cannot parse {line!r}: {exc}.") from None
     return magic.parser.parse_args(words)
@@ -270,6 +294,7 @@ class NbversionMagics(Magics):
     @line_magic
     def nbversion(self, line: str = "") -> None:
         """%nbversion status | log [MODEL] | show REF [MODEL] | diff A B [MODEL] | tag NAME [REF] [MODEL]"""
+        line = _without_comment(line)
         words = line.split()
         if not words:
             raise UsageError(self.nbversion.__doc__ or "")

@@ -1,0 +1,444 @@
+"use strict";(self.rspackChunknbversion=self.rspackChunknbversion||[]).push([[232],{20(r,o,e){var n=e(21),i=e.n(n),t=e(22),a=(e.n(t))()(i());a.push([r.id,`/* nbversion version panel. Colours from JupyterLab's theme variables. */
+
+.jp-nbversion-panel {
+  background: var(--jp-layout-color1);
+  color: var(--jp-ui-font-color1);
+  font-size: var(--jp-ui-font-size1);
+  min-width: 240px;
+}
+
+.jp-nbversion {
+  display: flex;
+  flex-direction: column;
+  height: 100%;
+  overflow: hidden;
+}
+
+.jp-nbversion-toolbar {
+  display: flex;
+  flex-wrap: wrap;
+  align-items: center;
+  gap: 6px;
+  padding: 6px 8px;
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color2);
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-field {
+  display: flex;
+  align-items: center;
+  gap: 4px;
+}
+
+.jp-nbversion-field select {
+  max-width: 140px;
+  background: var(--jp-layout-color1);
+  color: var(--jp-ui-font-color1);
+  border: var(--jp-border-width) solid var(--jp-border-color1);
+}
+
+.jp-nbversion-kernel {
+  margin-left: auto;
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+}
+
+.jp-nbversion-kernel::before {
+  content: '';
+  display: inline-block;
+  width: 7px;
+  height: 7px;
+  margin-right: 4px;
+  border-radius: 50%;
+  background: var(--jp-layout-color4);
+}
+
+.jp-nbversion-kernel.jp-mod-connected::before {
+  background: var(--jp-success-color1);
+}
+
+.jp-nbversion-path {
+  padding: 2px 8px;
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+  white-space: nowrap;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-button {
+  border: var(--jp-border-width) solid var(--jp-border-color1);
+  border-radius: 2px;
+  background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color1);
+  padding: 2px 8px;
+  cursor: pointer;
+}
+
+.jp-nbversion-button:hover:not(:disabled) {
+  background: var(--jp-layout-color3);
+}
+
+.jp-nbversion-button:disabled {
+  opacity: 0.5;
+  cursor: default;
+}
+
+.jp-nbversion-error {
+  position: relative;
+  display: flex;
+  flex-direction: column;
+  gap: 2px;
+  margin: 6px 8px;
+  padding: 6px 8px;
+  border: var(--jp-border-width) solid var(--jp-error-color1);
+  border-radius: 2px;
+  background: var(--jp-error-color3);
+  color: var(--jp-ui-font-color1);
+  white-space: pre-wrap;
+  word-break: break-word;
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-error-type {
+  padding-right: 16px;
+  font-weight: bold;
+  color: var(--jp-error-color1);
+}
+
+.jp-nbversion-error-message {
+  flex: 1 1 auto;
+}
+
+.jp-nbversion-dismiss {
+  position: absolute;
+  top: 2px;
+  right: 2px;
+  border: none;
+  background: transparent;
+  color: inherit;
+  cursor: pointer;
+}
+
+.jp-nbversion-notice {
+  margin: 4px 8px;
+  padding: 4px 8px;
+  border-left: 3px solid var(--jp-info-color1);
+  background: var(--jp-info-color3);
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-empty,
+.jp-nbversion-muted {
+  padding: 8px;
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-nbversion-list {
+  position: relative;
+  flex: 1 1 0;
+  min-height: 84px;
+  overflow: auto;
+  outline: none;
+}
+
+.jp-nbversion-list-inner {
+  position: relative;
+  width: 100%;
+}
+
+.jp-nbversion-row {
+  position: absolute;
+  left: 0;
+  right: 0;
+  display: flex;
+  align-items: center;
+  gap: 6px;
+  padding-right: 8px;
+  white-space: nowrap;
+  overflow: hidden;
+  cursor: pointer;
+  box-sizing: border-box;
+}
+
+.jp-nbversion-row:hover {
+  background: var(--jp-layout-color2);
+}
+
+.jp-nbversion-row.jp-mod-selected {
+  background: var(--jp-brand-color3);
+}
+
+.jp-nbversion-row.jp-mod-current .jp-nbversion-label {
+  font-weight: bold;
+}
+
+.jp-nbversion-graph {
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-edge {
+  fill: none;
+  stroke-width: 2;
+}
+
+.jp-nbversion-dot {
+  stroke: var(--jp-layout-color1);
+  stroke-width: 1;
+}
+
+.jp-nbversion-current-ring {
+  fill: none;
+  stroke: var(--jp-ui-font-color1);
+  stroke-width: 1.5;
+}
+
+.jp-nbversion-label {
+  flex: 0 0 auto;
+  min-width: 2.5em;
+  font-weight: 600;
+}
+
+.jp-nbversion-cid {
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-nbversion-fullcid {
+  word-break: break-all;
+  white-space: normal;
+  user-select: all;
+}
+
+/* The message takes the room left; it and the chips give way, cut with an ellipsis, one line. */
+.jp-nbversion-msg {
+  flex: 1 1 auto;
+  min-width: 4em;
+  overflow: hidden;
+  white-space: nowrap;
+  text-overflow: ellipsis;
+}
+
+/* The metric is never cut: the message and the chips give way first. */
+.jp-nbversion-metric {
+  flex: 0 0 auto;
+  font-family: var(--jp-code-font-family);
+  color: var(--jp-ui-font-color1);
+}
+
+.jp-nbversion-chip {
+  flex: 0 1 auto;
+  min-width: 1.2em;
+  max-width: 5em;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  padding: 0 5px;
+  border-radius: 8px;
+  font-size: var(--jp-ui-font-size0);
+  border: var(--jp-border-width) solid var(--jp-border-color1);
+}
+
+.jp-nbversion-chip.jp-mod-current {
+  background: var(--jp-success-color3);
+  border-color: var(--jp-success-color1);
+}
+
+.jp-nbversion-chip.jp-mod-branch {
+  background: var(--jp-brand-color3);
+  border-color: var(--jp-brand-color1);
+}
+
+.jp-nbversion-chip.jp-mod-tag {
+  background: var(--jp-warn-color3);
+  border-color: var(--jp-warn-color1);
+}
+
+.jp-nbversion-chart {
+  padding: 4px 8px;
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color2);
+  flex: 0 0 auto;
+}
+
+.jp-nbversion-chart-empty {
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-nbversion-chart-head {
+  display: flex;
+  justify-content: space-between;
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+}
+
+.jp-nbversion-series {
+  fill: none;
+  stroke-width: 1.5;
+  opacity: 0.6;
+}
+
+.jp-nbversion-series.jp-mod-current {
+  stroke-width: 2.5;
+  opacity: 1;
+}
+
+.jp-nbversion-chart-current {
+  stroke: var(--jp-ui-font-color2);
+  stroke-dasharray: 2 2;
+}
+
+.jp-nbversion-legend {
+  display: flex;
+  flex-wrap: wrap;
+  gap: 8px;
+  font-size: var(--jp-ui-font-size0);
+}
+
+.jp-nbversion-legend-item::before {
+  content: '';
+  display: inline-block;
+  width: 10px;
+  height: 2px;
+  margin-right: 3px;
+  vertical-align: middle;
+  background: currentcolor;
+}
+
+.jp-nbversion-details {
+  flex: 0 0 auto;
+  max-height: 50%;
+  overflow: auto;
+  padding: 6px 8px;
+  border-top: var(--jp-border-width) solid var(--jp-border-color1);
+  background: var(--jp-layout-color1);
+}
+
+.jp-nbversion-details-head {
+  display: flex;
+  flex-wrap: wrap;
+  align-items: baseline;
+  gap: 6px;
+}
+
+.jp-nbversion-message {
+  margin: 4px 0;
+  white-space: pre-wrap;
+  word-break: break-word;
+  font-size: var(--jp-ui-font-size2);
+}
+
+.jp-nbversion-actions {
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px;
+  margin: 6px 0;
+  align-items: center;
+}
+
+.jp-nbversion-busy {
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-nbversion-fields {
+  display: grid;
+  grid-template-columns: max-content 1fr;
+  gap: 2px 8px;
+  margin: 6px 0;
+}
+
+.jp-nbversion-fields dt {
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-nbversion-fields dd {
+  margin: 0;
+  word-break: break-word;
+}
+
+.jp-nbversion-table {
+  border-collapse: collapse;
+  margin: 4px 0;
+  width: 100%;
+}
+
+.jp-nbversion-table th,
+.jp-nbversion-table td {
+  text-align: left;
+  padding: 1px 6px 1px 0;
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color3);
+  word-break: break-word;
+}
+
+.jp-nbversion-table tr.jp-mod-selected td {
+  font-weight: bold;
+}
+
+.jp-nbversion-status-changed td,
+.jp-nbversion-status-added td,
+.jp-nbversion-status-removed td {
+  color: var(--jp-warn-color0);
+}
+
+.jp-nbversion-section summary {
+  cursor: pointer;
+  margin: 4px 0;
+}
+
+.jp-nbversion-source {
+  margin: 0;
+  padding: 4px 6px;
+  background: var(--jp-cell-editor-background);
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+  white-space: pre-wrap;
+  word-break: break-word;
+}
+
+/* Lane colours (edges, dots, chart series). */
+.jp-nbversion-c0 {
+  stroke: #1f77b4;
+  fill: #1f77b4;
+  color: #1f77b4;
+}
+.jp-nbversion-c1 {
+  stroke: #ff7f0e;
+  fill: #ff7f0e;
+  color: #ff7f0e;
+}
+.jp-nbversion-c2 {
+  stroke: #2ca02c;
+  fill: #2ca02c;
+  color: #2ca02c;
+}
+.jp-nbversion-c3 {
+  stroke: #d62728;
+  fill: #d62728;
+  color: #d62728;
+}
+.jp-nbversion-c4 {
+  stroke: #9467bd;
+  fill: #9467bd;
+  color: #9467bd;
+}
+.jp-nbversion-c5 {
+  stroke: #8c564b;
+  fill: #8c564b;
+  color: #8c564b;
+}
+.jp-nbversion-c6 {
+  stroke: #e377c2;
+  fill: #e377c2;
+  color: #e377c2;
+}
+.jp-nbversion-c7 {
+  stroke: #17becf;
+  fill: #17becf;
+  color: #17becf;
+}
+
+.jp-nbversion-edge[class*='jp-nbversion-c'],
+.jp-nbversion-series[class*='jp-nbversion-c'] {
+  fill: none;
+}
+`,""]),e.d(o,{},{A:a})},22(r){r.exports=function(r){var o=[];return o.toString=function(){return this.map(function(o){var e="",n=void 0!==o[5];return o[4]&&(e+="@supports (".concat(o[4],") {")),o[2]&&(e+="@media ".concat(o[2]," {")),n&&(e+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),e+=r(o),n&&(e+="}"),o[2]&&(e+="}"),o[4]&&(e+="}"),e}).join("")},o.i=function(r,e,n,i,t){"string"==typeof r&&(r=[[null,r,void 0]]);var a={};if(n)for(var p=0;p<this.length;p++){var s=this[p][0];null!=s&&(a[s]=!0)}for(var l=0;l<r.length;l++){var c=[].concat(r[l]);n&&a[c[0]]||(void 0!==t&&(void 0===c[5]||(c[1]="@layer".concat(c[5].length>0?" ".concat(c[5]):""," {").concat(c[1],"}")),c[5]=t),e&&(c[2]&&(c[1]="@media ".concat(c[2]," {").concat(c[1],"}")),c[2]=e),i&&(c[4]?(c[1]="@supports (".concat(c[4],") {").concat(c[1],"}"),c[4]=i):c[4]="".concat(i)),o.push(c))}},o}},21(r){r.exports=function(r){return r[1]}},14(r){var o=[];function e(r){for(var e=-1,n=0;n<o.length;n++)if(o[n].identifier===r){e=n;break}return e}function n(r,n){for(var i={},t=[],a=0;a<r.length;a++){var p=r[a],s=n.base?p[0]+n.base:p[0],l=i[s]||0,c="".concat(s," ").concat(l);i[s]=l+1;var d=e(c),v={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)o[d].references++,o[d].updater(v);else{var b=function(r,o){var e=o.domAPI(o);return e.update(r),function(o){o?(o.css!==r.css||o.media!==r.media||o.sourceMap!==r.sourceMap||o.supports!==r.supports||o.layer!==r.layer)&&e.update(r=o):e.remove()}}(v,n);n.byIndex=a,o.splice(a,0,{identifier:c,updater:b,references:1})}t.push(c)}return t}r.exports=function(r,i){var t=n(r=r||[],i=i||{});return function(r){r=r||[];for(var a=0;a<t.length;a++){var p=e(t[a]);o[p].references--}for(var s=n(r,i),l=0;l<t.length;l++){var c=e(t[l]);0===o[c].references&&(o[c].updater(),o.splice(c,1))}t=s}}},16(r){var o={};r.exports=function(r,e){var n=function(r){if(void 0===o[r]){var e=document.querySelector(r);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(r){e=null}o[r]=e}return o[r]}(r);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(e)}},18(r){r.exports=function(r){var o=document.createElement("style");return r.setAttributes(o,r.attributes),r.insert(o,r.options),o}},17(r,o,e){r.exports=function(r){var o=e.nc;o&&r.setAttribute("nonce",o)}},15(r){r.exports=function(r){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=r.insertStyleElement(r);return{update:function(e){var n,i,t;n="",e.supports&&(n+="@supports (".concat(e.supports,") {")),e.media&&(n+="@media ".concat(e.media," {")),(i=void 0!==e.layer)&&(n+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),n+=e.css,i&&(n+="}"),e.media&&(n+="}"),e.supports&&(n+="}"),(t=e.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),r.styleTagTransform(n,o,r.options)},remove:function(){var r;null===(r=o).parentNode||r.parentNode.removeChild(r)}}}},19(r){r.exports=function(r,o){if(o.styleSheet)o.styleSheet.cssText=r;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(r))}}},13(r,o,e){var n=e(14),i=e.n(n),t=e(15),a=e.n(t),p=e(16),s=e.n(p),l=e(17),c=e.n(l),d=e(18),v=e.n(d),b=e(19),f=e.n(b),u=e(20),j={};j.styleTagTransform=f(),j.setAttributes=c(),j.insert=s().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=v(),i()(u.A,j),u.A&&u.A.locals&&u.A.locals}}]);
