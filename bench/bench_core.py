@@ -110,10 +110,23 @@ def bench_throughput(workdir: Path, size_mib: int, repeat: int) -> list:
     results.append(report("commit vs numpy.savez + fsync", t_commit, t_save, "(info)", True))
     results.append(report("commit vs pickle.dumps + write + fsync", t_commit, t_pickle, "(info)", True))
 
-    # Load: the same bytes from warm page cache for both (numpy.load of the .npz, one .npy per tensor).
+    return results + bench_load(workdir, tensors, repeat)
+
+
+def bench_load(workdir: Path, tensors: dict, repeat: int) -> list:
+    """``Repo.load`` of every tensor against ``numpy.load`` of one .npy per tensor, both from a warm
+    page cache into new arrays (so both pay the same page faults)."""
+    repo_dir = workdir / "repo"
+    if not repo_dir.exists():
+        with nbversion.Repo(repo_dir) as repo:
+            repo.commit(tensors, model="bench")
+    if not (workdir / "w.npz").exists():
+        with open(workdir / "w.npz", "wb") as f:
+            np.savez(f, **tensors)
     for name, t in tensors.items():
         np.save(workdir / f"{name.replace('/', '_')}.npy", t)
     npy = sorted(workdir.glob("layer_*.npy"))
+    results = []
     with nbversion.Repo(repo_dir) as repo:
         strict = nbversion.Repo(repo_dir, verify="sha256")
         t = race(repeat + 1, {  # the first round warms every file's page cache alike
@@ -219,7 +232,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--only", help="comma-separated sections: throughput,incremental,memory,listing")
+    parser.add_argument("--only", help="comma-separated sections: throughput (commit and load), load, incremental, memory, listing")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="nbversion-bench-", dir=args.dir))
     print(f"nbversion {nbversion.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, scratch {workdir}")
@@ -228,6 +241,8 @@ def main() -> None:
         results = []
         if "throughput" in only:
             results += bench_throughput(workdir, args.size_mib, args.repeat)
+        elif "load" in only:
+            results += bench_load(workdir, make_tensors(args.size_mib), args.repeat)
         if "incremental" in only:
             results += bench_incremental(workdir, args.size_mib)
         if "memory" in only:

@@ -1,35 +1,66 @@
 """Speed of %commit_weights and %checkout on live ~100 MB models, against the frameworks' own save/load.
 
-    python bench/bench_live.py            # Keras (six Dense(2048)) and PyTorch (six Linear(2048, 2048))
+    python bench/bench_live.py            # Keras (six Dense(2048)) and PyTorch (six Linear(2048, 2048)), a process each
+    python bench/bench_live.py --only torch
 
-Targets (issue 4): %commit_weights within 2x of Keras ``model.save_weights`` (.weights.h5) and of
-``torch.save(state_dict)``; %checkout within 2x of ``model.load_weights`` and of
-``load_state_dict(torch.load(...))``. Committing an unchanged model writes only metadata; after
-changing one layer, only that layer's bytes are written. The magics run in a real IPython shell;
-every contender writes fresh values each round (so nothing is deduplicated away) and rounds are
-interleaved; each figure is the median of --repeat runs.
+Targets (issue 10): %commit_weights <= 1.2x Keras ``model.save_weights`` (.weights.h5) + fsync and
+``torch.save(state_dict)`` + fsync (commits are durable, so the baselines are made durable too; the
+ratio without the fsync is shown for information); %checkout of a version into a model whose
+weights were just trained (in no version, so every tensor is read and replaced) <= 1.2x
+``model.load_weights`` and <= 1.5x ``load_state_dict(torch.load(...))``. Committing an unchanged
+model writes only metadata; after changing one layer, only that layer's bytes are written. The
+magics run in a real IPython shell; every contender writes fresh values each round (so nothing is
+deduplicated away) and rounds are interleaved; each figure is the median of --repeat runs, and
+the CPU time (all threads) is shown beside the wall time, as a check on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Optional, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-from bench_core import race  # (bench/ is on sys.path when run as a script)
 
 MiB = 1 << 20
 
 
-def line(name: str, ours: float, base: float) -> bool:
-    ok = ours <= 2 * base
-    print(f"  {name:<46} ours {ours:6.3f} s  baseline {base:6.3f} s  ours/baseline {ours / base:5.2f}x  target <= 2x  {'MET' if ok else 'MISSED'}")
+def line(
+    name: str, ours: float, base: float, target: Optional[float], cpu: Optional[Tuple[float, float]] = None
+) -> bool:
+    """Print one comparison; ``target``: the most ours/baseline may be (None: for information)."""
+    ok = target is None or ours <= target * base
+    goal = f"target <= {target}x  {'MET' if ok else 'MISSED'}" if target is not None else "(info)"
+    work = f"  cpu {cpu[0]:6.3f} s / {cpu[1]:6.3f} s = {cpu[0] / cpu[1]:4.2f}x" if cpu else ""
+    print(f"  {name:<50} ours {ours:6.3f} s  baseline {base:6.3f} s  ours/baseline {ours / base:5.2f}x{work}  {goal}")
     return ok
+
+
+def race(repeat: int, contenders: dict) -> Tuple[dict, dict]:
+    """Median wall time and median CPU time (all threads) of each ``name: (func, setup)`` over
+    ``repeat`` interleaved runs."""
+    wall: dict = {name: [] for name in contenders}
+    cpu: dict = {name: [] for name in contenders}
+    for _ in range(repeat):
+        for name, (func, setup) in contenders.items():
+            if setup is not None:
+                setup()
+            c, t = time.process_time(), time.perf_counter()
+            func()
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    return ({n: statistics.median(v) for n, v in wall.items()}, {n: statistics.median(v) for n, v in cpu.items()})
 
 
 def shell(workdir: Path):
@@ -50,36 +81,46 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def bench_model(ip, name: str, perturb, save, load, change_one, layer_bytes: int, repeat: int, saved: Path) -> list:
+def bench_model(ip, name: str, perturb, save, load, change_one, layer_bytes: int, repeat: int, saved: Path,
+                checkout_target: float) -> list:  # fmt: skip
     """Commit and checkout of the live model ``name`` against the framework's own save and load.
 
     Commits are durable (fsync); the frameworks' saves are not, so the save is measured both as the
     framework does it and followed by an fsync of the file it wrote (like with like)."""
-    t = race(repeat, {
-        "commit": (lambda: ip.run_line_magic("commit_weights", f"{name} -m bench"), perturb),
+    quiet = lambda magic, line: lambda: run_quietly(ip, magic, line)  # noqa: E731
+    t, c = race(repeat, {
+        "commit": (quiet("commit_weights", f"{name} -m bench"), perturb),
         "save": (save, perturb),
         "save+fsync": (lambda: (save(), fsync(saved)), perturb),
     })  # fmt: skip
-    results = [line(f"%commit_weights vs {save.__doc__}", t["commit"], t["save"]),
-               line(f"%commit_weights vs {save.__doc__} + fsync", t["commit"], t["save+fsync"])]  # fmt: skip
-    ip.run_line_magic("commit_weights", f"{name} -m a")
+    results = [line(f"%commit_weights vs {save.__doc__}", t["commit"], t["save"], None, (c["commit"], c["save"])),
+               line(f"%commit_weights vs {save.__doc__} + fsync", t["commit"], t["save+fsync"], 1.2,
+                    (c["commit"], c["save+fsync"]))]  # fmt: skip
+    run_quietly(ip, "commit_weights", f"{name} -m a")
     perturb()
-    ip.run_line_magic("commit_weights", f"{name} -m b")
+    run_quietly(ip, "commit_weights", f"{name} -m b")
     versions = ip.magics_manager.registry["NbversionMagics"].repo.log(name)
     a, b = versions[1].cid, versions[0].cid
     flip = iter(range(10**6))
-    t = race(repeat, {  # from weights just trained (perturbed), so every checkout changes every tensor
-        "checkout": (lambda: ip.run_line_magic("checkout", f"{a if next(flip) % 2 else b} {name}"), perturb),
+    t, c = race(repeat, {  # from weights just trained (perturbed: in no version), so every tensor is read and replaced
+        "checkout": (lambda: run_quietly(ip, "checkout", f"{a if next(flip) % 2 else b} {name}"), perturb),
         "load": (load, perturb),
     })  # fmt: skip
-    results.append(line(f"%checkout vs {load.__doc__}", t["checkout"], t["load"]))
-    hold_b = lambda: ip.run_line_magic("checkout", f"{b} {name}")  # noqa: E731
-    t = race(repeat, {  # the version the model already holds: its fingerprints say so, nothing is read
+    results.append(line(f"%checkout after training vs {load.__doc__}", t["checkout"], t["load"], checkout_target,
+                        (c["checkout"], c["load"])))  # fmt: skip
+    hold_b = quiet("checkout", f"{b} {name}")
+    t, c = race(repeat, {  # the version the model already holds: its fingerprints say so, nothing is read
         "checkout": (hold_b, hold_b),
         "load": (load, None),
     })  # fmt: skip
-    results.append(line(f"%checkout of the version it holds vs {load.__doc__}", t["checkout"], t["load"]))
+    results.append(line(f"%checkout of the version it holds vs {load.__doc__}", t["checkout"], t["load"], None))
     return results + dedup_checks(ip, name, change_one, layer_bytes)
+
+
+def run_quietly(ip, magic: str, line: str) -> None:
+    """A line magic, its printed report swallowed (printing to a terminal is not what is measured)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        ip.run_line_magic(magic, line)
 
 
 def bench_keras(ip, workdir: Path, repeat: int) -> list:
@@ -109,7 +150,7 @@ def bench_keras(ip, workdir: Path, repeat: int) -> list:
         kernel = model.layers[2].kernel
         kernel.assign(rng.standard_normal(kernel.shape).astype("float32"))
 
-    return bench_model(ip, "model", perturb, save, load, change_one, 2048 * 2048 * 4, repeat, h5)
+    return bench_model(ip, "model", perturb, save, load, change_one, 2048 * 2048 * 4, repeat, h5, 1.2)
 
 
 def bench_torch(ip, workdir: Path, repeat: int) -> list:
@@ -139,16 +180,16 @@ def bench_torch(ip, workdir: Path, repeat: int) -> list:
         with torch.no_grad():
             net[2].weight.normal_()
 
-    return bench_model(ip, "net", perturb, save, load, change_one, 2048 * 2048 * 4, repeat, path)
+    return bench_model(ip, "net", perturb, save, load, change_one, 2048 * 2048 * 4, repeat, path, 1.5)
 
 
 def dedup_checks(ip, name: str, change_one, layer_bytes: int) -> list:
     repo = ip.magics_manager.registry["NbversionMagics"].repo
-    ip.run_line_magic("commit_weights", f"{name} -m same --allow-empty")
-    ip.run_line_magic("commit_weights", f"{name} -m 'unchanged again' --allow-empty")
+    run_quietly(ip, "commit_weights", f"{name} -m same --allow-empty")
+    run_quietly(ip, "commit_weights", f"{name} -m 'unchanged again' --allow-empty")
     unchanged = repo.log(name)[0]
     change_one()
-    ip.run_line_magic("commit_weights", f"{name} -m 'one layer changed'")
+    run_quietly(ip, "commit_weights", f"{name} -m 'one layer changed'")
     one = repo.log(name)[0]
     written_unchanged = _written(repo, unchanged)
     written_one = _written(repo, one)
@@ -172,18 +213,25 @@ def main() -> None:
     parser.add_argument("--dir", default=None)
     parser.add_argument("--only", choices=["keras", "torch"])
     args = parser.parse_args()
+    if args.only is None:
+        # Each framework in a process of its own, as in a notebook: TensorFlow's threads and
+        # allocator, once loaded, slow PyTorch's side (ours and torch.save alike) unevenly.
+        codes = [
+            subprocess.run([sys.executable, __file__, "--only", framework, "--repeat", str(args.repeat)]
+                           + (["--dir", args.dir] if args.dir else [])).returncode
+            for framework in ("keras", "torch")
+        ]  # fmt: skip
+        raise SystemExit(max(codes))
     workdir = Path(tempfile.mkdtemp(prefix="nbversion-bench-live-", dir=args.dir))
     try:
         ip = shell(workdir)
-        results = []
-        if args.only in (None, "keras"):
-            results += bench_keras(ip, workdir, args.repeat)
-        if args.only in (None, "torch"):
-            results += bench_torch(ip, workdir, args.repeat)
+        bench = bench_keras if args.only == "keras" else bench_torch
+        results = bench(ip, workdir, args.repeat)
     finally:
         os.chdir(workdir.parent)
         shutil.rmtree(workdir, ignore_errors=True)
     print("\nAll targets met." if all(results) else "\nSome targets missed (see above).")
+    raise SystemExit(0 if all(results) else 1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import xxhash
 
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .errors import NbversionError
-from .formats.tensors import as_tensor, max_abs_difference, tensor_bytes
+from .formats.tensors import as_tensor, max_abs_difference, same_bytes, tensor_bytes
 from .pool import workers
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
 
@@ -117,13 +117,22 @@ def commit_model(
     tensors = dict(weights)
     if optimizer is not None and optimizer is not False:
         tensors.update(adapter.read_optimizer(obj, None if optimizer is True else optimizer))
-    version = repo.commit(
-        tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
-        branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
-        architecture=adapter.architecture(obj), context=context, allow_empty=allow_empty,
-    )  # fmt: skip
+    architecture = adapter.architecture(obj)
+    # The fingerprints are worked out on the worker threads while the commit hashes and writes.
+    pool = workers()
+    fingerprints = {n: pool.submit(fingerprint, n, a) for n, a in weights.items()}
+    try:
+        version = repo.commit(
+            tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
+            branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
+            architecture=architecture, context=context, allow_empty=allow_empty,
+        )  # fmt: skip
+    except BaseException:
+        for future in fingerprints.values():
+            future.cancel()
+        raise
     stored = repo.manifest(version).by_name()
-    prints = {n: (fingerprint(n, a), stored[n].data) for n, a in weights.items()}
+    prints = {n: (future.result(), stored[n].data) for n, future in fingerprints.items()}
     parent_version = repo.version(version.parents[0]) if version.parents else None
     return CommitReport(version, parent_version, name, prints)
 
@@ -163,14 +172,18 @@ def checkout_model(
     to_read = [n for n in targets if n not in prints]
     stored = repo.read_tensors([targets[n] for n in to_read])
     new = {n: stored[targets[n].name] for n in to_read}
-    new_prints = {n: fingerprint(n, v) for n, v in new.items()}
-    # Different fingerprints mean different bytes; equal ones are confirmed byte by byte.
-    changed = {n: v for n, v in new.items() if fingerprint(n, live[n]) != new_prints[n] or not np.array_equal(live[n], v)}
-    backup = {n: live[n] if adapter.reads_are_snapshots else np.array(live[n], copy=True) for n in changed}
-    # The summary's max change is worked out on the worker threads while the model is written.
-    changes = workers().map(lambda n: max_abs_difference(backup[n], changed[n]) if changed[n].size else 0.0, list(changed))
+    del stored
+    # Tensors whose bytes differ are written; the comparison stops at the first differing MiB.
+    changed = {n: v for n, v in new.items() if not same_bytes(live[n], v)}
+    kept = adapter.reads_kept(obj, changed)  # their live arrays stay the old values: no copy needed
+    backup = {n: live[n] if n in kept else np.array(live[n], copy=True) for n in changed}
+    # The new fingerprints and the summary's max change are worked out on the worker threads
+    # while the model is written (they only read the arrays the model is given).
+    pool = workers()
+    new_prints = pool.map(lambda n: fingerprint(n, new[n]), list(new))
+    changes = pool.map(lambda n: max_abs_difference(backup[n], changed[n]) if changed[n].size else 0.0, list(changed))
     try:
-        adapter.write(obj, changed)
+        adapter.write_donated(obj, changed)  # the arrays were read for this alone: the model may keep them
         if opt_plan is not None:
             opt_stored = repo.read_tensors([entries[s] for s in opt_plan.pairs.values()])
             adapter.write_optimizer(
@@ -179,8 +192,8 @@ def checkout_model(
     except BaseException:
         adapter.write(obj, backup)  # put back what was there
         raise
+    prints.update({n: (p, targets[n].data) for n, p in zip(new, new_prints)})
     max_abs = max(changes, default=0.0)
-    prints.update({n: (new_prints[n], targets[n].data) for n in new})
     if move_head:
         repo.checkout(version)
     return CheckoutReport(

@@ -254,13 +254,18 @@ class HistoryTable:
         return pd.DataFrame(self.rows())
 
 
-def history_json(repo: Optional["Repo"]) -> Dict[str, Any]:
-    """Every version of every model, newest first, with each model's HEAD, branches and the tags.
+def history_json_text(repo: Optional["Repo"]) -> str:
+    """Every version of every model, newest first, with each model's HEAD, branches and the tags,
+    as JSON text (what the panel reads; the REST route sends it as it is).
 
-    The architecture (which can be large) is left out of the listing; ``version_detail_json`` has it.
+    Each version has the fields a listing shows (``Repo.log_json``: no manifest, software,
+    architecture or context, which ``version_detail_json`` has), read from the index's summaries,
+    so the list of 10,000 versions is put together without decoding one record.
     """
     if repo is None or not repo.exists:
-        return {"protocol": PROTOCOL, "repo": str(repo.path) if repo else None, "models": {}, "tags": {}, "versions": []}
+        empty = {"protocol": PROTOCOL, "repo": str(repo.path) if repo else None, "models": {}, "tags": {}, "versions": []}
+        return json.dumps(empty)
+    fingerprint = repo.fingerprint()  # first: a change made while this is read shows at the next poll
     models: Dict[str, Any] = {}
     for model in repo.models():
         branch, head = repo.head(model)
@@ -269,19 +274,19 @@ def history_json(repo: Optional["Repo"]) -> Dict[str, Any]:
             "branch": branch,
             "branches": {name.split("/", 1)[1]: str(cid) for name, cid in repo.branches(model).items()},
         }
-    versions = []
-    for v in repo.log():
-        item = version_json(v)
-        del item["architecture"]
-        versions.append(item)
-    return {
+    rest = {
         "protocol": PROTOCOL,
         "repo": str(repo.path),
         "models": models,
         "tags": {name: str(cid) for name, cid in repo.tags().items()},
-        "versions": versions,
-        "fingerprint": repo.fingerprint(),
+        "fingerprint": fingerprint,
     }
+    return f'{json.dumps(rest)[:-1]}, "versions": [{",".join(repo.log_json())}]}}'
+
+
+def history_json(repo: Optional["Repo"]) -> Dict[str, Any]:
+    """:func:`history_json_text` as JSON data (the kernel's comm sends data, not text)."""
+    return json.loads(history_json_text(repo))
 
 
 def unchanged_json(fingerprint: str) -> Dict[str, Any]:

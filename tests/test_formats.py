@@ -6,6 +6,7 @@ import numpy as np
 
 from nbversion.formats import dagcbor
 from nbversion.formats.cid import CID, DAG_CBOR
+from nbversion.formats.manifests import ManifestTree, Node, ShardRef, encode_manifest
 from nbversion.formats.unixfs import file_cid
 from nbversion.formats.records import Manifest, TensorEntry, Version, decode_manifest, decode_version
 
@@ -58,3 +59,26 @@ def test_version_links_are_real_ipld_links():
     assert "d82a58250001711220" in VERSION_HEX
     links = list(dagcbor.cbor_links(dagcbor.decode(bytes.fromhex(VERSION_HEX))))
     assert links == [CID.parse(MANIFEST_CID)]
+
+
+NODE_HEX = (
+    "a366666f726d6174746e6276657273696f6e2f6d616e6966657374403166686569676874016673686172647381a4656279"
+    "746573188865636f756e74026566697273746a64656e73652f62696173686d616e6966657374d82a582500017112209f91"
+    "161f43433e49a6de6db680d79f60159f2e4ac9172621a12846428158440b"
+)
+
+
+def test_a_small_manifest_is_written_as_one_block_with_its_first_release_cid():
+    entry = TensorEntry("dense/bias", "float32", (4,), 16, CID.parse(BIAS_CID))
+    root, blocks = encode_manifest(Manifest((entry,)))
+    assert str(root) == MANIFEST_CID and blocks == [(root, bytes.fromhex(MANIFEST_HEX))]
+
+
+def test_a_manifest_node_dag_cbor_is_pinned():
+    """A node of a sharded manifest: per shard its first name, tensor count, tensor bytes and link."""
+    leaf = CID.hash(DAG_CBOR, b"leaf")
+    block = dagcbor.encode(Node(1, (ShardRef("dense/bias", 2, 136, leaf),)).to_ipld())
+    assert block.hex() == NODE_HEX
+    assert str(CID.hash(DAG_CBOR, block)) == "bafyreidicro2owxmqjowhggqefd634vexswoqb3grt4jdyqjq2ppcglcoq"
+    tree = ManifestTree(CID.hash(DAG_CBOR, block), {CID.hash(DAG_CBOR, block): block}.__getitem__)
+    assert tree.sharded and len(tree) == 2 and [s.cid for s in tree.shards()] == [leaf]

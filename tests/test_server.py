@@ -40,6 +40,16 @@ async def test_history_of_the_notebooks_repository(jp_fetch, project):
     assert data["tags"] == {"best": str(v1.cid)}
 
 
+async def test_history_is_the_indexs_listing_and_the_version_route_has_the_rest(jp_fetch, project, jp_root_dir):
+    v1, _ = project
+    data = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"})).body)
+    with nbversion.Repo(jp_root_dir / "work" / ".nbversion") as repo:
+        assert data["versions"] == [json.loads(item) for item in repo.log_json()]
+    assert data["versions"][1]["tags"] == ["best"] and "context" not in data["versions"][1]
+    detail = json.loads((await jp_fetch("nbversion", "version", params={"path": "work/a.ipynb", "cid": str(v1.cid)})).body)
+    assert "context" in detail and detail["message"] == data["versions"][1]["message"]
+
+
 async def test_polling_with_the_fingerprint_answers_unchanged_until_something_changes(jp_fetch, project, jp_root_dir):
     first = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"})).body)
     since = first["fingerprint"]
@@ -87,13 +97,13 @@ async def test_repository_work_runs_off_the_servers_event_loop(jp_fetch, project
     from nbversion import present
 
     release = threading.Event()
-    real = present.history_json
+    real = present.history_json_text
 
     def slow(repo):  # holds its request until another request has been served
         assert release.wait(10), "no other request was served while this one worked"
         return real(repo)
 
-    monkeypatch.setattr(present, "history_json", slow)
+    monkeypatch.setattr(present, "history_json_text", slow)
     pending = asyncio.ensure_future(jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"}))
     await asyncio.sleep(0.2)
     status = await jp_fetch("api", "status")  # the event loop answers meanwhile

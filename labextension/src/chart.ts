@@ -3,7 +3,7 @@
  * metric, which lines (one per branch's lineage, plus the live model's when it is off every
  * branch), and where their points go in the chart's box.
  */
-import { firstParentChain, ISeries, metricSeries } from './layout';
+import { ISeries, metricSeries } from './layout';
 import { ICidMap, IVersion } from './protocol';
 
 /** Every metric name the versions record, sorted. */
@@ -34,7 +34,8 @@ export function effectiveMetric(
 /**
  * The chart's lines: `metric` along each branch's first-parent lineage, oldest first. The live
  * model's version (`current`) gets a line of its own, named "current", only when it is off
- * every branch's lineage.
+ * every branch's lineage. Each line starts where it leaves the lines before it
+ * (`metricSeries`), so a history with many branches draws each version once.
  */
 export function chartSeries(
   byCid: ReadonlyMap<string, IVersion>,
@@ -42,12 +43,10 @@ export function chartSeries(
   current: string | null,
   metric: string
 ): ISeries[] {
-  const out = metricSeries(byCid, branches, metric);
-  const onBranch = Object.values(branches).some(head =>
-    firstParentChain(byCid, head).some(v => v.cid === current)
-  );
-  if (current && !onBranch) {
-    out.push(...metricSeries(byCid, { current }, metric));
+  const onBranches = new Set<string>();
+  const out = metricSeries(byCid, branches, metric, onBranches, current);
+  if (current && !onBranches.has(current)) {
+    out.push(...metricSeries(byCid, { current }, metric, onBranches));
   }
   return out;
 }

@@ -48,6 +48,13 @@ export interface IGraphLayout<T> {
 export function topologicalOrder<T extends ILayoutNode>(
   nodes: readonly T[]
 ): T[] {
+  return ordering(nodes).ordered;
+}
+
+/** `topologicalOrder`, with the CIDs it holds (each one's place in the input, duplicates dropped). */
+function ordering<T extends ILayoutNode>(
+  nodes: readonly T[]
+): { ordered: T[]; index: ReadonlyMap<string, number> } {
   const index = new Map<string, number>();
   const unique: T[] = [];
   for (const node of nodes) {
@@ -68,7 +75,7 @@ export function topologicalOrder<T extends ILayoutNode>(
     }
   }
   if (ordered) {
-    return unique;
+    return { ordered: unique, index };
   }
   // Kahn's algorithm; among the nodes that are ready, the earliest in the input goes first.
   const children = new Array<number>(unique.length).fill(0);
@@ -105,15 +112,14 @@ export function topologicalOrder<T extends ILayoutNode>(
       out.push(node);
     }
   });
-  return out;
+  return { ordered: out, index };
 }
 
 /** Lay out a DAG given newest first (children before parents). */
 export function layoutGraph<T extends ILayoutNode>(
   nodes: readonly T[]
 ): IGraphLayout<T> {
-  const ordered = topologicalOrder(nodes);
-  const present = new Set(ordered.map(n => n.cid));
+  const { ordered, index: present } = ordering(nodes);
   const lanes: (string | null)[] = [];
   const colors: number[] = [];
   let nextColor = 0;
@@ -160,7 +166,7 @@ export function layoutGraph<T extends ILayoutNode>(
       lanes[j] = null;
     }
 
-    const parents = [...new Set(node.parents)].filter(p => present.has(p));
+    const parents = presentParents(node.parents, present);
     const parentLanes: number[] = [];
     if (parents.length > 0) {
       lanes[lane] = parents[0];
@@ -194,6 +200,17 @@ export function layoutGraph<T extends ILayoutNode>(
   return { rows, width };
 }
 
+/** A node's parents that are in the graph, each once (most have one: no set is made for those). */
+function presentParents(
+  parents: readonly string[],
+  present: ReadonlyMap<string, number>
+): string[] {
+  if (parents.length === 1) {
+    return present.has(parents[0]) ? [parents[0]] : [];
+  }
+  return [...new Set(parents)].filter(p => present.has(p));
+}
+
 /** The CIDs from `head` back along first parents (head first), within `byCid`. */
 export function firstParentChain<T extends ILayoutNode>(
   byCid: ReadonlyMap<string, T>,
@@ -221,30 +238,97 @@ export interface ISeries {
 }
 
 /**
+ * How many versions each version's first-parent lineage holds within `byCid`, itself included
+ * (a root's is 1). One pass over the versions: each lineage is walked only as far as the first
+ * version whose depth is already known.
+ */
+export function lineageDepths<T extends ILayoutNode>(
+  byCid: ReadonlyMap<string, T>
+): Map<string, number> {
+  const depth = new Map<string, number>();
+  for (const start of byCid.keys()) {
+    const path: string[] = [];
+    let cid: string | undefined = start;
+    let base = 0;
+    while (cid !== undefined) {
+      const known = depth.get(cid);
+      if (known !== undefined) {
+        base = Math.max(known, 0); // -1: on this walk already (a cycle, which CIDs rule out)
+        break;
+      }
+      const node = byCid.get(cid);
+      if (!node) {
+        break;
+      }
+      depth.set(cid, -1);
+      path.push(cid);
+      cid = node.parents[0];
+    }
+    for (let i = path.length - 1; i >= 0; i--) {
+      depth.set(path[i], ++base);
+    }
+  }
+  return depth;
+}
+
+/**
  * The chosen metric along each branch's first-parent lineage (oldest first), x = the
  * version's `seq`. Versions without the metric are skipped.
+ *
+ * Lineages share their older versions (every branch of a long history runs down the same
+ * trunk), so each version is drawn once: the lineage of the branch whose head is `first` (the
+ * live model's version), else the longest, is drawn whole, and every other from its head back to
+ * where it meets a lineage drawn before it (that version included, so the lines join). Drawn
+ * together the lines are the same picture as every lineage drawn in full, with as many points
+ * as versions rather than as many as branches times versions. `drawn` collects the CIDs on the
+ * lineages.
  */
 export function metricSeries<
   T extends ILayoutNode & { seq: number; metrics: { [name: string]: number } }
 >(
   byCid: ReadonlyMap<string, T>,
   heads: { [name: string]: string | null },
-  metric: string
+  metric: string,
+  drawn: Set<string> = new Set(),
+  first: string | null = null
 ): ISeries[] {
-  const series: ISeries[] = [];
-  for (const [name, head] of Object.entries(heads)) {
-    const points = firstParentChain(byCid, head)
-      .filter(
-        v =>
-          typeof v.metrics?.[metric] === 'number' && isFinite(v.metrics[metric])
-      )
-      .map(v => ({ x: v.seq, y: v.metrics[metric], cid: v.cid }))
-      .reverse();
-    if (points.length > 0) {
-      series.push({ name, points });
+  const names = Object.keys(heads);
+  const depths = names.length > 1 ? lineageDepths(byCid) : new Map();
+  const order = names
+    .map((name, i) => ({
+      name,
+      i,
+      first: first !== null && heads[name] === first ? 0 : 1,
+      depth: depths.get(heads[name] ?? '') ?? 0
+    }))
+    .sort((a, b) => a.first - b.first || b.depth - a.depth || a.i - b.i);
+  const pointsOf = new Map<string, ISeries['points']>();
+  for (const { name } of order) {
+    const points: ISeries['points'] = [];
+    const seen = new Set<string>();
+    let cid = heads[name] ?? undefined;
+    while (cid !== undefined && !seen.has(cid)) {
+      const v = byCid.get(cid);
+      if (!v) {
+        break;
+      }
+      seen.add(cid);
+      const value = v.metrics?.[metric];
+      const hasValue = typeof value === 'number' && isFinite(value);
+      if (hasValue) {
+        points.push({ x: v.seq, y: value, cid });
+      }
+      if (drawn.has(cid) && hasValue) {
+        break; // joined a line drawn before: the rest of the lineage is on it
+      }
+      drawn.add(cid);
+      cid = v.parents[0];
     }
+    pointsOf.set(name, points.reverse());
   }
-  return series;
+  return names
+    .map(name => ({ name, points: pointsOf.get(name) ?? [] }))
+    .filter(s => s.points.length > 0);
 }
 
 /** The rows a virtualised list draws: those intersecting the viewport, plus `overscan`. */

@@ -118,6 +118,10 @@ function VersionTree({
   const info = selectedModel ? model.history?.models[selectedModel] : undefined;
   const branches = info?.branches ?? NO_BRANCHES;
   const heads = React.useMemo(() => headsByCid(branches), [branches]);
+  const onSelect = React.useCallback(
+    (cid: string) => void model.select(cid),
+    [model]
+  );
   return (
     <>
       {metric && (
@@ -134,7 +138,7 @@ function VersionTree({
         current={current}
         selected={model.selectedCid}
         heads={heads}
-        onSelect={cid => void model.select(cid)}
+        onSelect={onSelect}
       />
       {model.selectedCid && <Details model={model} metric={metric} />}
     </>

@@ -21,6 +21,11 @@ export interface ICidMap {
   [name: string]: string;
 }
 
+/**
+ * A version as the history lists it. `context` (the committing cell and notebook) is not in
+ * the list, which stays small at 10,000 versions: the version's details (`IVersionDetails`,
+ * fetched when it is selected) have it.
+ */
 export interface IVersion {
   cid: string;
   model: string;
@@ -33,7 +38,7 @@ export interface IVersion {
   author: string;
   framework: string;
   tags: string[];
-  context: { [key: string]: any };
+  context?: { [key: string]: any };
 }
 
 export interface ITensorInfo {

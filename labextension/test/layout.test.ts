@@ -8,6 +8,7 @@ import {
   firstParentChain,
   ILayoutNode,
   layoutGraph,
+  lineageDepths,
   metricSeries,
   topologicalOrder,
   visibleRange
@@ -173,4 +174,83 @@ test('the virtual window covers the viewport plus overscan and no more', () => {
     start: 9994,
     end: 10_000
   });
+});
+
+test('lineage depths count each version and its first parents', () => {
+  const byCid = new Map(
+    [
+      v('c', 'b'),
+      v('b', 'a'),
+      v('x', 'a', 'c'),
+      v('a'),
+      v('orphan', 'gone')
+    ].map(n => [n.cid, n])
+  );
+  const depths = lineageDepths(byCid);
+  assert.deepEqual(
+    ['a', 'b', 'c', 'x', 'orphan'].map(cid => depths.get(cid)),
+    [1, 2, 3, 2, 1]
+  );
+});
+
+test('branches sharing a trunk draw each version once, and meet where they fork', () => {
+  // A trunk of 1,000 versions with a branch off every 10th: lineages in full would be
+  // 100 lines of up to 1,000 points; drawn once, there is one point per version plus a
+  // join point per branch.
+  type V = ILayoutNode & { seq: number; metrics: { [name: string]: number } };
+  const byCid = new Map<string, V>();
+  const heads: { [name: string]: string } = {};
+  for (let i = 1; i <= 1000; i++) {
+    const parents = i > 1 ? [`t${i - 1}`] : [];
+    byCid.set(`t${i}`, { cid: `t${i}`, parents, seq: i, metrics: { acc: i } });
+    if (i % 10 === 0) {
+      const b = `b${i}`;
+      byCid.set(b, {
+        cid: b,
+        parents: [`t${i}`],
+        seq: 1000 + i,
+        metrics: { acc: -i }
+      });
+      heads[b] = b;
+    }
+  }
+  heads.main = 't1000';
+  // b1000's lineage is the longest, but main's head is the live model's version: main goes whole.
+  const series = metricSeries(byCid, heads, 'acc', new Set(), 't1000');
+  assert.equal(series.length, 101);
+  const points = series.reduce((n, s) => n + s.points.length, 0);
+  assert.equal(points, byCid.size + 100);
+  // Main is drawn whole; a branch from its fork point to its head.
+  const main = series.find(s => s.name === 'main')!;
+  assert.deepEqual(main.points.length, 1000);
+  assert.deepEqual(
+    series.find(s => s.name === 'b500')!.points.map(p => p.cid),
+    ['t500', 'b500']
+  );
+  // Order and names stay as the branches were given.
+  assert.deepEqual(
+    series.map(s => s.name),
+    Object.keys(heads)
+  );
+});
+
+test('without a live version on a branch head, the longest lineage is drawn whole', () => {
+  type V = ILayoutNode & { seq: number; metrics: { [name: string]: number } };
+  const versions: V[] = [
+    { cid: 'a', parents: [], seq: 1, metrics: { acc: 1 } },
+    { cid: 'b', parents: ['a'], seq: 2, metrics: { acc: 2 } },
+    { cid: 'c', parents: ['b'], seq: 3, metrics: { acc: 3 } },
+    { cid: 'x', parents: ['a'], seq: 4, metrics: { acc: 4 } }
+  ];
+  const byCid = new Map(versions.map(x => [x.cid, x]));
+  assert.deepEqual(
+    metricSeries(byCid, { short: 'x', long: 'c' }, 'acc').map(s => [
+      s.name,
+      s.points.map(p => p.cid)
+    ]),
+    [
+      ['short', ['a', 'x']],
+      ['long', ['a', 'b', 'c']]
+    ]
+  );
 });

@@ -2,7 +2,8 @@
 
 Every adapter has the same verbs (as safetensors has ``safetensors.torch``, ``.numpy``, ...):
 ``handles(obj)``, ``read(obj)``, ``write(obj, tensors)``, ``architecture(obj)``, ``versions()``,
-and optionally ``read_optimizer`` / ``write_optimizer``. Adapters know frameworks and tensors,
+and optionally ``write_donated`` (a write that may adopt the arrays' memory), ``read_optimizer`` /
+``write_optimizer``. Adapters know frameworks and tensors,
 never stores or repositories. They are found by duck typing through :func:`adapter_for`, from the
 built-in ones and any registered under the ``nbversion.adapters`` entry-point group.
 
@@ -17,7 +18,7 @@ import functools
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
@@ -50,6 +51,18 @@ class Adapter:
     def write(self, obj: Any, tensors: Mapping[str, np.ndarray]) -> None:
         """Assign ``tensors`` (already checked to fit) to the live model, in place."""
         raise NotImplementedError
+
+    def write_donated(self, obj: Any, tensors: Mapping[str, np.ndarray]) -> None:
+        """As :meth:`write`, for arrays the caller gives away (it only reads them afterwards, and
+        only until this returns): an adapter may make the model hold their memory instead of
+        copying it, keeping the same variable objects. By default: ``write``."""
+        self.write(obj, tensors)
+
+    def reads_kept(self, obj: Any, tensors: Mapping[str, np.ndarray]) -> Set[str]:
+        """Which of the tensors that :meth:`write_donated` is about to be given keep, in the arrays
+        an earlier :meth:`read` returned, their values from before (so the caller needs no copy
+        to put them back)."""
+        return set(tensors) if self.reads_are_snapshots else set()
 
     def architecture(self, obj: Any) -> Any:
         """A description of the model as JSON-like data (never code), or None."""

@@ -3,6 +3,12 @@
 Tensor names are the variables' paths inside the model (``dense_1/kernel``), without the model's
 own auto-generated name, so they survive rebuilding the model in a new session. The architecture
 is ``model.get_config()`` (JSON data, never code). Optimizer state is the optimizer's variables.
+
+On TensorFlow (Keras 3's TensorFlow backend, or tf.keras) reading costs no copy: each array is a
+read-only view of the variable's current buffer, which TensorFlow never changes in place while
+that view holds it (it copies on write), so the view is a snapshot. A donated write hands
+TensorFlow the arrays' memory through DLPack instead of the two copies ``assign`` makes of a
+NumPy array.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import numpy as np
 
 from ..errors import NbversionError
 from . import Adapter
+
+_ALIGNMENT = 64  # TensorFlow refuses (aborts on) memory it adopts that is less aligned
 
 
 def _modules(value: Any) -> List[str]:
@@ -48,9 +56,46 @@ def _variable_name(variable: Any, prefix: str) -> str:
     return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
 
+def _tf_variable(variable: Any) -> Any:
+    """The ``tf.Variable`` holding a Keras variable's value on TensorFlow, else None."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
+    if isinstance(variable, tf.Variable):  # tf.keras 2
+        return variable
+    inner = getattr(variable, "_value", None)  # Keras 3's TensorFlow backend
+    return inner if isinstance(inner, tf.Variable) else None
+
+
+def _snapshot(variable: Any) -> np.ndarray:
+    """The variable's value as a read-only array, without a copy where TensorFlow holds it."""
+    tf_variable = _tf_variable(variable)
+    if tf_variable is None or tf_variable.device and "CPU" not in tf_variable.device.upper():
+        return np.asarray(variable.numpy())
+    array = np.asarray(tf_variable.value())  # a view of the buffer; TensorFlow copies on write
+    array.flags.writeable = False
+    return array
+
+
+def _adoptable(variable: Any, value: np.ndarray) -> Any:
+    """A TensorFlow tensor using ``value``'s memory (via DLPack), or None where that is not safe."""
+    tf_variable = _tf_variable(variable)
+    if (
+        tf_variable is None or value.size == 0 or value.dtype != tf_variable.dtype.as_numpy_dtype
+        or not value.flags.c_contiguous or not value.flags.writeable or value.ctypes.data % _ALIGNMENT
+    ):  # fmt: skip
+        return None
+    import tensorflow as tf
+
+    try:
+        return tf.experimental.dlpack.from_dlpack(value.__dlpack__())
+    except (AttributeError, BufferError, TypeError, ValueError, tf.errors.OpError):
+        return None
+
+
 class KerasAdapter(Adapter):
     name = "keras"
-    reads_are_snapshots = True  # variable.numpy() copies; assign() never changes an earlier read
+    reads_are_snapshots = True  # views TensorFlow copies on write, or copies; assign() never changes an earlier read
 
     def handles(self, obj: Any) -> bool:
         return hasattr(obj, "weights") and hasattr(obj, "get_config") and _is_keras_model(obj)
@@ -69,12 +114,19 @@ class KerasAdapter(Adapter):
         return named
 
     def read(self, model: Any) -> Dict[str, np.ndarray]:
-        return {name: np.asarray(v.numpy()) for name, v in self._variables(model).items()}
+        return {name: _snapshot(v) for name, v in self._variables(model).items()}
 
     def write(self, model: Any, tensors: Mapping[str, np.ndarray]) -> None:
         variables = self._variables(model)
         for name, value in tensors.items():
             variables[name].assign(value)
+
+    def write_donated(self, model: Any, tensors: Mapping[str, np.ndarray]) -> None:
+        variables = self._variables(model)
+        for name, value in tensors.items():
+            variable = variables[name]
+            adopted = _adoptable(variable, value)
+            variable.assign(value if adopted is None else adopted)
 
     def architecture(self, model: Any) -> Any:
         """Keras's own serialized form of the model (class names and configs: data, not code)."""

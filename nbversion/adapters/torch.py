@@ -2,14 +2,17 @@
 
 Reading is zero-copy for CPU tensors. Checkout copies into the existing parameters and buffers
 under ``torch.no_grad()``, so optimizers holding them stay valid. The architecture recorded is the
-module's ``repr`` and parameter count (data, never code). Optimizer state (``--with-optimizer VAR``)
+module's ``repr`` and parameter count (data, never code). A checkout's donated write lets a CPU
+parameter or buffer adopt the checked-out array's memory (``tensor.data = ...``: the same
+``Parameter`` object, so optimizers stay valid) instead of copying into it; the old memory, still
+held by the arrays read before, is the backup. Optimizer state (``--with-optimizer VAR``)
 stores each per-parameter state tensor; hyper-parameters go into the architecture record.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Set
 
 import numpy as np
 
@@ -39,6 +42,19 @@ def _from_numpy(array: np.ndarray) -> Any:
     return torch.from_numpy(array)
 
 
+def _adoptable(target: Any, value: np.ndarray) -> bool:
+    """Whether ``target`` (a live tensor) may take over the memory of the donated array ``value``:
+    a plain CPU tensor in C order, of a dtype NumPy shares as is, and ``value`` of that dtype,
+    C-ordered and writable."""
+    import torch
+
+    if type(target) not in (torch.Tensor, torch.nn.Parameter) or target.device.type != "cpu":
+        return False
+    if target.dtype == torch.bfloat16 or not target.is_contiguous() or target.is_sparse or target.is_quantized:
+        return False
+    return value.flags.c_contiguous and value.flags.writeable and value.dtype == _to_numpy(target).dtype
+
+
 class TorchAdapter(Adapter):
     name = "torch"
 
@@ -56,6 +72,22 @@ class TorchAdapter(Adapter):
         with torch.no_grad():
             for name, value in tensors.items():
                 live[name].copy_(_from_numpy(value))
+
+    def write_donated(self, module: Any, tensors: Mapping[str, np.ndarray]) -> None:
+        import torch
+
+        live = module.state_dict(keep_vars=True)
+        with torch.no_grad():
+            for name, value in tensors.items():
+                target = live[name]
+                if _adoptable(target, value):
+                    target.data = torch.from_numpy(value)
+                else:
+                    target.copy_(_from_numpy(value))
+
+    def reads_kept(self, module: Any, tensors: Mapping[str, np.ndarray]) -> Set[str]:
+        live = module.state_dict(keep_vars=True)
+        return {name for name, value in tensors.items() if _adoptable(live[name], value)}
 
     def architecture(self, module: Any) -> Any:
         return {

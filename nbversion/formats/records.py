@@ -13,8 +13,11 @@ its bytes as a UnixFS file.
 
 Blocks from strangers are decoded field by field with strict type checks; anything unexpected is
 a :class:`FormatError`, never executed. The encoded form is pinned by tests, since CIDs that users
-hold depend on it. Every reader (import, fsck, load) decodes manifests through
-:func:`decode_manifest`, which also checks that each entry is consistent:
+hold depend on it. A large manifest is stored as a tree of shards, each a manifest of this form
+(:mod:`.manifests`); every reader (import, fsck, load, diff) reads manifests through
+:class:`nbversion.formats.manifests.ManifestTree`, which decodes each block with
+:func:`manifest_from_ipld` (as :func:`decode_manifest` does a one-block manifest), which also
+checks that each entry is consistent:
 
 * the dtype is one nbversion stores (:mod:`.tensors`), the shape at most :data:`MAX_DIMS`
   non-negative integers, and ``size == prod(shape) * itemsize <= MAX_TENSOR_BYTES`` (1 TiB: no
@@ -29,11 +32,12 @@ hold depend on it. Every reader (import, fsck, load) decodes manifests through
 Whether each file is as long as its entry says is checked where the blocks are
 (:func:`nbversion.formats.unixfs.check_file`).
 
-*Size of records.* A version or manifest block is at most :data:`MAX_RECORD` bytes (32 MiB: about
-250,000 tensors, or a message, architecture and context of that size together); commits check
-their records with :func:`check_record_size`, and the CAR reader accepts sections up to that, so
-what nbversion writes it can read back. Kubo's bitswap moves blocks of up to 2 MiB, so a record
-above that travels by CAR file only.
+*Size of records.* A version block is at most :data:`MAX_RECORD` bytes (32 MiB: a message,
+architecture and context of that size together); commits check it with :func:`check_record_size`,
+and the CAR reader accepts sections up to that, so what nbversion writes it can read back. Kubo's
+bitswap moves blocks of up to 2 MiB, so a record above that travels by CAR file only. Manifests
+are written in blocks of at most 1 MiB however many tensors (:mod:`.manifests`); a one-block
+manifest written before shards existed may be up to :data:`MAX_RECORD`.
 
 *Negative zero.* DAG-CBOR as libipld implements it has no ``-0.0`` (the encoder writes ``0.0``,
 the decoder refuses ``-0.0``, as strict DAG-CBOR says), so metrics and other metadata store
@@ -244,10 +248,17 @@ def _expect(obj: Dict[str, Any], key: str, kind, what: str) -> Any:
 
 
 def decode_manifest(block: bytes) -> Manifest:
-    """A weights manifest, checked field by field and entry by entry (see the module docstring)."""
+    """A weights manifest of one block, checked field by field and entry by entry (see the module
+    docstring). A manifest of several blocks (:mod:`.manifests`) is read with
+    :func:`nbversion.formats.manifests.read_manifest`."""
     obj = dagcbor.decode(block)
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise FormatError("Not an nbversion weight manifest.")
+    return manifest_from_ipld(obj)
+
+
+def manifest_from_ipld(obj: Dict[str, Any]) -> Manifest:
+    """The manifest of a decoded ``{"format": ..., "tensors": [...]}`` map, checked."""
     entries: List[TensorEntry] = []
     names = set()
     for item in _expect(obj, "tensors", list, "manifest"):

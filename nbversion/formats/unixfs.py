@@ -87,12 +87,29 @@ class PBNode:
     inline_data: bytes
 
 
+_LINK_HEAD = b"\x0a\x24"  # field 1 (Hash), 36 bytes: a CIDv1 with a sha2-256 digest
+_LINK_NAME = b"\x12\x00\x18"  # field 2 (Name) empty, then field 3 (Tsize)
+
+
+def _usual_link(value: bytes) -> Optional[Tuple[CID, int]]:
+    """A dag-pb link in the one form Kubo and nbversion write (36-byte CID, empty name, Tsize),
+    decoded without the general parser; None for any other form (which that parser then reads)."""
+    if len(value) < 42 or value[:2] != _LINK_HEAD or value[38:41] != _LINK_NAME:
+        return None
+    tsize, pos = read_varint(value, 41)
+    return (CID.from_bytes(value[2:38]), tsize) if pos == len(value) else None
+
+
 def decode_node(block: bytes) -> PBNode:
     """Decode a dag-pb block (links and UnixFS data); raises :class:`FormatError` if malformed."""
     links: List[Tuple[CID, int]] = []
     data: Optional[bytes] = None
     for field, wire, value in _fields(block):
         if field == 2 and wire == 2:
+            link = _usual_link(value)  # type: ignore[arg-type]
+            if link is not None:
+                links.append(link)
+                continue
             cid, tsize = None, 0
             for lf, lw, lv in _fields(value):  # type: ignore[arg-type]
                 if lf == 1 and lw == 2:

@@ -70,18 +70,28 @@ class NbversionHandler(APIHandler):
         return Repo(find_repo_dir(folder, stop=root))
 
     async def answer(self, produce: Callable[[], Any]) -> None:
-        """Run ``produce`` on a worker thread and send its result (or the error) as JSON."""
+        """Run ``produce`` on a worker thread and send its result (or the error) as JSON
+        (a :class:`JSONText` as it is)."""
         try:
             body = await IOLoop.current().run_in_executor(None, produce)
+            text = body.text if isinstance(body, JSONText) else json.dumps(body)
         except (NbversionError, tornado.web.MissingArgumentError) as exc:
             self.set_status(status_of(exc))
-            body = {"error": _error_json(exc)}
+            text = json.dumps({"error": _error_json(exc)})
         except Exception as exc:  # a bug: logged in full, answered in one line
             self.log.exception("nbversion: %s %s failed", self.request.method, self.request.uri)
             self.set_status(500)
-            body = {"error": {"type": type(exc).__name__, "message": f"nbversion failed unexpectedly ({exc}); see the server log."}}
+            error = {"type": type(exc).__name__, "message": f"nbversion failed unexpectedly ({exc}); see the server log."}
+            text = json.dumps({"error": error})
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(text)
+
+
+class JSONText:
+    """A reply that is JSON text already (the history: put together from the index's summaries)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def _error_json(exc: BaseException) -> Dict[str, Any]:
@@ -99,7 +109,7 @@ class HistoryHandler(NbversionHandler):
             with self.repo_for(path) as repo:
                 if since is not None and repo.exists and since == repo.fingerprint():
                     return present.unchanged_json(since)  # polling is cheap
-                return present.history_json(repo)
+                return JSONText(present.history_json_text(repo))
 
         await self.answer(produce)
 

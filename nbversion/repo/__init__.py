@@ -13,7 +13,7 @@ module             verbs
 ``checkout``       checkout (moves a model's HEAD)
 ``tag``            tag, untag
 ``read``           version, show, manifest, load, read_tensors
-``log``            history, log
+``log``            history, log, log_json
 ``diff``           diff
 ``transfer``       export_car, import_car
 ``maintenance``    fsck, gc
@@ -52,7 +52,7 @@ class Repo:
     from .dag import version_blocks
     from .diff import diff
     from .files import cat
-    from .log import history, log
+    from .log import history, log, log_json
     from .maintenance import fsck, gc
     from .read import load, manifest, read_tensors, show, version
     from .refs import branches, fingerprint, head, models, resolve, tags

@@ -23,6 +23,7 @@ from .._version import __version__
 from ..errors import MetadataError, RefError, UnchangedError
 from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
+from ..formats.manifests import encode_manifest
 from ..formats.names import check_name
 from ..formats.records import WEIGHTS, Manifest, TensorEntry, Version, check_data, check_metrics, check_record_size
 from ..formats.tensors import dtype_name, prepare, tensor_bytes
@@ -58,10 +59,8 @@ def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = 
         ]
         new = sum(writer.is_new(root.cid) for root in roots)
         manifest = Manifest(tuple(entries))
-        block = dagcbor.encode(manifest.to_ipld())
-        check_record_size(block, "manifest")
-        cid = CID.hash(DAG_CBOR, block)
-        writer.put(cid, block)
+        cid, blocks = encode_manifest(manifest)  # one block, or a tree of shards of at most 1 MiB each
+        writer.put_many(blocks)
         return Content(cid, {"tensors": len(entries), "new_tensors": new, "reused_tensors": len(entries) - new,
                              "bytes": manifest.nbytes})  # fmt: skip
 

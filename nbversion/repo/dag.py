@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Set,
 from ..errors import BlockNotFoundError, FormatError
 from ..formats import dagcbor
 from ..formats.cid import CID, RAW
-from ..formats.records import Version, decode_manifest
+from ..formats.manifests import ManifestTree, summary
+from ..formats.records import Version
 from ..formats.unixfs import FileInfo, SizeOf, check_file
 
 if TYPE_CHECKING:
@@ -18,8 +19,9 @@ GetBlock = Callable[[CID], bytes]
 
 class ContentCheck:
     """Checks the content of versions, each distinct block once however many versions, tensors
-    or links share it: every manifest decoded and its entries checked (formats.records), every
-    tensor's file checked against its entry's size without expanding it (formats.unixfs).
+    or links share it: every manifest decoded (each shard of a sharded one once, formats.manifests)
+    and its entries checked (formats.records), every tensor's file checked against its entry's
+    size without expanding it (formats.unixfs).
 
     Tree nodes are read with ``get``; raw blocks are only sized with ``size`` (None: absent, for
     the caller to report): every leaf with ``leaves=True`` (an import: a stranger's parent nodes
@@ -34,6 +36,7 @@ class ContentCheck:
         self._records: Dict[CID, None] = {}  # versions and manifests, as an ordered set
         self._files: Dict[CID, FileInfo] = {}  # every block of every file checked
         self._manifests: Set[CID] = set()
+        self._shards: Dict[CID, Tuple[str, str, int, int]] = {}  # checked shards: what their nodes must say
 
     def version(self, version: Version) -> None:
         """Check one version's content; :class:`FormatError` (or KeyError for an absent node) if bad."""
@@ -41,11 +44,25 @@ class ContentCheck:
         self._records.update({version.cid: None, version.manifest: None})
         if version.manifest in self._manifests:
             return
-        for entry in decode_manifest(self.get(version.manifest)).tensors:
-            check_file(entry.data, self.get, self._leaf_size, entry.size, self._files)
-            length = self.size(entry.data) if entry.data.codec == RAW else None
-            if length is not None and length != entry.size:
-                raise FormatError(f"Tensor {entry.name!r} is {length:,} bytes where its manifest says {entry.size:,}.")
+        tree = ManifestTree(version.manifest, self.get)
+        shards = tree.shards()
+        self._records.update(dict.fromkeys(tree.nodes))
+        for shard in shards:
+            self._records[shard.cid] = None
+            known = self._shards.get(shard.cid)
+            if known is not None:  # a shard other versions share: checked once, placed by each
+                shard.check(*known)
+                continue
+            entries = tree.entries(shard)
+            for entry in entries:
+                check_file(entry.data, self.get, self._leaf_size, entry.size, self._files)
+                length = self.size(entry.data) if entry.data.codec == RAW else None
+                if length is not None and length != entry.size:
+                    raise FormatError(
+                        f"Tensor {entry.name!r} is {length:,} bytes where its manifest says {entry.size:,}."
+                    )
+            if shard.first is not None:
+                self._shards[shard.cid] = summary(entries)
         self._manifests.add(version.manifest)
 
     @property

@@ -1,6 +1,7 @@
 """``diff``: how two versions differ, tensor by tensor.
 
-Tensors with the same CID are equal without reading a byte; only changed tensors are read, and
+Tensors with the same CID are equal without reading a byte, and so are the shards of large
+manifests (:mod:`nbversion.formats.manifests`); only changed tensors are read, and
 their difference is computed in float64 slices (see :func:`nbversion.formats.tensors.difference`).
 """
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from ..formats.cid import CID
 from ..formats.tensors import difference
-from .read import manifest, read_tensors
+from .read import manifest_tree, read_tensors
 
 if TYPE_CHECKING:
     from . import Repo
@@ -29,20 +30,39 @@ class TensorDiff:
     max_abs: Optional[float] = None  # max |b - a|
 
 
-def diff(repo: "Repo", a: Union[str, CID], b: Union[str, CID], model: Optional[str] = None) -> List[TensorDiff]:
-    """Per tensor, how version ``b`` differs from version ``a``."""
-    ma, mb = manifest(repo, a, model).by_name(), manifest(repo, b, model).by_name()
+def diff(
+    repo: "Repo", a: Union[str, CID], b: Union[str, CID], model: Optional[str] = None, unchanged: bool = True
+) -> List[TensorDiff]:
+    """Per tensor, how version ``b`` differs from version ``a``, in name order (only the tensors that
+    differ if not ``unchanged``).
+
+    Shards the two manifests share (the same CID: the same entries) are decoded once, and not at
+    all if ``unchanged`` is False; so two versions of a large model that differ in a few tensors
+    are compared by reading the few shards that hold them."""
+    ta, tb = manifest_tree(repo, a, model), manifest_tree(repo, b, model)
+    sa, sb = ta.shards(), tb.shards()
+    shared = {s.cid for s in sa} & {s.cid for s in sb}
+    ma = {e.name: e for s in sa if s.cid not in shared for e in ta.entries(s)}
+    mb = {e.name: e for s in sb if s.cid not in shared for e in tb.entries(s)}
     out: List[TensorDiff] = []
-    for name in sorted(set(ma) | set(mb)):
+    for name in set(ma) | set(mb):
         ea, eb = ma.get(name), mb.get(name)
         if ea is None or eb is None:
             status = "added" if ea is None else "removed"
             out.append(TensorDiff(name, status, ea and ea.shape, eb and eb.shape))
         elif ea.data == eb.data and ea.dtype == eb.dtype and ea.shape == eb.shape:
-            out.append(TensorDiff(name, "unchanged", ea.shape, eb.shape, 0.0, 0.0))
+            if unchanged:
+                out.append(TensorDiff(name, "unchanged", ea.shape, eb.shape, 0.0, 0.0))
         elif ea.shape != eb.shape or ea.dtype != eb.dtype:
             out.append(TensorDiff(name, "retyped", ea.shape, eb.shape))
         else:
             l2, max_abs = difference(read_tensors(repo, [ea])[name], read_tensors(repo, [eb])[name])
             out.append(TensorDiff(name, "changed", ea.shape, eb.shape, l2, max_abs))
-    return out
+    if unchanged:
+        out.extend(
+            TensorDiff(e.name, "unchanged", e.shape, e.shape, 0.0, 0.0)
+            for s in sa
+            if s.cid in shared
+            for e in ta.entries(s)
+        )
+    return sorted(out, key=lambda d: d.name)

@@ -12,10 +12,18 @@ hundred bytes: about a microsecond) and name the model its ``name`` column says.
 replaced by the block store's own (which is verified too) with a :class:`DamagedIndexWarning`
 (``gc`` rewrites the row); where the store holds none, reading that version raises
 :class:`CorruptIndexError` and listings leave it out, with a warning naming it.
+
+Each row also keeps a *summary*: the JSON text of the fields a listing shows (:data:`SUMMARY_FIELDS`),
+written from the verified record when the version is indexed, or, for rows indexed before
+summaries existed, the first time a listing reads them (:meth:`Index.listing`). It is a rendering
+cache: the panel's list of 10,000 versions is read from it in milliseconds, while every version
+that is acted on (shown, checked out, diffed) is read through the verified path above. A summary
+that is missing or does not belong to its row is recomputed from the verified record.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import warnings
 from contextlib import contextmanager
@@ -34,7 +42,7 @@ from ..stores.sqlite import connect, transaction
 #: Reads a block from the block store, verified (``BlockStore.get``).
 GetBlock = Callable[[CID], bytes]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     cid TEXT PRIMARY KEY,
@@ -42,6 +50,7 @@ CREATE TABLE IF NOT EXISTS versions (
     seq INTEGER NOT NULL,    -- vN: its place among that name's versions
     block BLOB NOT NULL,     -- a copy of the version's block
     kind TEXT NOT NULL DEFAULT 'weights',
+    summary TEXT,            -- JSON of the listing's fields (SUMMARY_FIELDS), from the verified record
     UNIQUE (name, seq)
 );
 CREATE TABLE IF NOT EXISTS refs (
@@ -63,7 +72,12 @@ WITH RECURSIVE names(name) AS (
 SELECT name FROM names WHERE name IS NOT NULL
 """
 
-_TABLES = {"versions": ("cid", "name", "seq", "block", "kind"), "refs": ("kind", "name", "target")}
+_TABLES = {"versions": ("cid", "name", "seq", "block", "kind", "summary"), "refs": ("kind", "name", "target")}
+
+#: The fields of a version a listing shows, in its summary (``seq``, ``label`` and ``tags`` are
+#: added when the listing is read: a number can be repaired and tags move). The rest of a record
+#: (manifest, software, architecture, context) is in the version's own JSON view.
+SUMMARY_FIELDS = ("cid", "model", "kind", "parents", "message", "metrics", "time", "author", "framework")
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -75,6 +89,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         if "model" in columns:  # the first schema: weights only, named by model
             db.execute("ALTER TABLE versions RENAME COLUMN model TO name")
             db.execute("ALTER TABLE versions ADD COLUMN kind TEXT NOT NULL DEFAULT 'weights'")
+        if "summary" not in columns:  # schema 1: summaries are filled in by the first listing
+            db.execute("ALTER TABLE versions ADD COLUMN summary TEXT")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -97,6 +113,28 @@ def check_row(cid: Any, seq: Any, block: Any, name: Any = None) -> Tuple[Optiona
     if name is not None and version.model != name:
         return None, f"its name column says {name!r} but the version is of {version.model!r}"
     return version, None
+
+
+def summary_of(version: Version) -> str:
+    """The summary of a (verified) version: its :data:`SUMMARY_FIELDS` as compact JSON text,
+    beginning ``{"cid":"<its CID>",`` (which :meth:`Index.listing` checks against the row)."""
+    fields = {
+        "cid": str(version.cid),
+        "model": version.model,
+        "kind": version.kind,
+        "parents": [str(p) for p in version.parents],
+        "message": version.message,
+        "metrics": version.metrics,
+        "time": version.time,
+        "author": version.author,
+        "framework": version.framework,
+    }
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def _belongs(summary: Any, cid: Any) -> bool:
+    """Whether ``summary`` is a whole summary of the version ``cid`` (a cheap check of its ends)."""
+    return isinstance(summary, str) and summary.startswith(f'{{"cid":"{cid}",') and summary.endswith("}")
 
 
 def row_label(cid: Any, seq: Any, name: Any = None) -> str:
@@ -242,6 +280,49 @@ class Index:
             cursor.close()
         return out
 
+    def listing(self, name: Optional[str] = None) -> List[str]:
+        """Every version (of ``name`` if given), newest first, as the JSON text of an object with
+        its :data:`SUMMARY_FIELDS`, ``seq``, ``label`` and ``tags``: the rows' summaries, so no
+        block is decoded. A row without a summary of its own (indexed before summaries, or
+        damaged) is read the verified way (:meth:`to_version`; left out with a warning when it
+        cannot be) and its summary written back, so the next listing finds it."""
+        db = self.db()
+        if db is None:
+            return []
+        tags = self.tags_by_cid()
+        tags_json = {cid: json.dumps(names) for cid, names in tags.items()}
+        if name is None:
+            rows = db.execute("SELECT cid, seq, summary FROM versions ORDER BY rowid DESC").fetchall()
+        else:
+            rows = db.execute("SELECT cid, seq, summary FROM versions WHERE name=? ORDER BY seq DESC", (name,)).fetchall()
+        out: List[str] = []
+        missing: List[Tuple[str, str]] = []
+        for cid, seq, summary in rows:
+            if not (type(seq) is int and _belongs(summary, cid)):
+                row = self.rows("SELECT cid, seq, block, name FROM versions WHERE cid=?", (cid,))
+                try:
+                    version = self.to_version(*row[0][:3], tags, row[0][3])
+                except CorruptIndexError as exc:
+                    warnings.warn(f"{exc} It is left out of this list.", DamagedIndexWarning, stacklevel=2)
+                    continue
+                summary = summary_of(version)
+                missing.append((summary, cid))
+                seq = version.seq
+            number = f'"seq":{seq},"label":"v{seq}"' if seq is not None else f'"seq":null,"label":"{cid[:16]}"'
+            out.append(f'{{{number},"tags":{tags_json.get(cid, "[]")},{summary[1:]}')
+        if missing:
+            self._write_summaries(db, missing)
+        return out
+
+    def _write_summaries(self, db: sqlite3.Connection, summaries: List[Tuple[str, str]]) -> None:
+        """Store computed ``(summary, cid)`` pairs; a cache, so a repository that cannot be written
+        to (read-only, disk full) is listed all the same."""
+        try:
+            with transaction(db):
+                db.executemany("UPDATE versions SET summary=? WHERE cid=?", summaries)
+        except (NbversionError, sqlite3.Error):
+            pass
+
     def names(self) -> List[str]:
         """Every name with versions, sorted. A loose scan of the ``(name, seq)`` index: one lookup
         per name, so the cost grows with the number of models, not with their histories."""
@@ -266,10 +347,12 @@ class Index:
 
     @staticmethod
     def add_version(db: sqlite3.Connection, cid: CID, version: Version, block: bytes) -> int:
-        """Index a version (once); returns its sequence number."""
+        """Index a version (once), with the summary of its block; returns its sequence number."""
+        record, _ = check_row(str(cid), 0, block, version.model)
+        summary = summary_of(record) if record is not None else None  # a bad block: listings read it the checked way
         db.execute(
-            "INSERT OR IGNORE INTO versions (cid, name, seq, block, kind) VALUES (?, ?, ?, ?, ?)",
-            (str(cid), version.model, Index.next_seq(db, version.model), block, version.kind),
+            "INSERT OR IGNORE INTO versions (cid, name, seq, block, kind, summary) VALUES (?, ?, ?, ?, ?, ?)",
+            (str(cid), version.model, Index.next_seq(db, version.model), block, version.kind, summary),
         )
         (seq,) = db.execute("SELECT seq FROM versions WHERE cid=?", (str(cid),)).fetchone()
         return seq

@@ -1,6 +1,8 @@
-"""``history`` and ``log``: versions listed from the index alone (no block is read).
+"""``history``, ``log`` and ``log_json``: versions listed from the index alone (no block is read).
 
-Both read only the rows they return: ``history`` follows first parents with one primary-key
+``log_json`` is the log as the panel lists it, from the summaries the index keeps of each version
+(no record is decoded: 10,000 versions in milliseconds). ``history`` and ``log`` read only the rows
+they return: ``history`` follows first parents with one primary-key
 lookup per step, ``log`` walks the index newest first and stops at ``limit``. So ``log -n 10``
 costs the same at 50,000 versions as at 10. Every row read is checked against its CID
 (:meth:`~nbversion.repo.index.Index.to_version`)."""
@@ -45,3 +47,10 @@ def history(
 def log(repo: "Repo", model: Optional[str] = None, limit: Optional[int] = None) -> List[Version]:
     """Every version (of ``model`` if given), newest first; the newest ``limit`` only, if given."""
     return repo.index.versions(model, limit)
+
+
+def log_json(repo: "Repo", model: Optional[str] = None) -> List[str]:
+    """Every version (of ``model`` if given), newest first, each as the JSON text of an object with
+    its cid, model, kind, seq, label, parents, message, metrics, time, author, framework and tags
+    (what a listing shows; :meth:`show` has the rest), read from the index's summaries."""
+    return repo.index.listing(model)

@@ -1,6 +1,7 @@
 """Reading versions back: a version's record, its manifest, and its tensors (eager or lazy).
 
-Tensors are read straight into new arrays, all in one parallel batch, every block verified.
+Tensors are read straight into new (64-byte aligned) arrays, all in one parallel batch, every
+block verified.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import numpy as np
 
 from ..errors import FormatError, UnknownRefError
 from ..formats.cid import CID
-from ..formats.records import Manifest, TensorEntry, Version, decode_manifest
-from ..formats.tensors import dtype_from_name
+from ..formats.manifests import ManifestTree
+from ..formats.records import Manifest, TensorEntry, Version
+from ..formats.tensors import dtype_from_name, empty_aligned
 from ..formats.unixfs import file_leaves
 from .refs import Ref, resolve
 
@@ -33,8 +35,14 @@ def show(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Version:
 
 def manifest(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Manifest:
     """The tensor manifest of the version ``ref`` names (a Version is used as it is)."""
+    return manifest_tree(repo, ref, model).manifest()
+
+
+def manifest_tree(repo: "Repo", ref: Ref, model: Optional[str] = None) -> ManifestTree:
+    """The manifest of the version ``ref`` names, read only as far as asked (its root now, a shard
+    when one of its tensors is asked for: see :mod:`nbversion.formats.manifests`)."""
     found = ref if isinstance(ref, Version) and ref.cid is not None else show(repo, ref, model)
-    return decode_manifest(repo.store.get(found.manifest))
+    return ManifestTree(found.manifest, repo.store.get)
 
 
 def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
@@ -55,7 +63,7 @@ def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.n
         leaves = file_leaves(entry.data, repo.store.get, None, entry.size)
         if sum(n for _, n in leaves) != entry.size:
             raise FormatError(f"Tensor {entry.name!r}: its data is not {entry.size} bytes long.")
-        array = arrays[entry.name] = np.empty(entry.shape, dtype=dtype)
+        array = arrays[entry.name] = empty_aligned(entry.shape, dtype)
         if entry.size:
             files.append((leaves, memoryview(array.reshape(-1).view(np.uint8))))
     repo.store.readinto(files)
@@ -73,33 +81,58 @@ def load(
 
     With ``lazy=True`` the mapping reads each tensor on first access instead.
     """
-    entries = manifest(repo, ref, model).by_name()
-    if names is not None:
-        unknown = [n for n in names if n not in entries]
-        if unknown:
-            raise UnknownRefError(f"No tensor {', '.join(map(repr, unknown))} in that version.")
-        entries = {n: entries[n] for n in names}
+    tree = manifest_tree(repo, ref, model)
+    if names is None:
+        return LazyTensors(repo, tree) if lazy else read_tensors(repo, tree.manifest().tensors)
+    found = {n: tree.find(n) for n in names}  # only the shards holding these names are read
+    unknown = [n for n, e in found.items() if e is None]
+    if unknown:
+        raise UnknownRefError(f"No tensor {', '.join(map(repr, unknown))} in that version.")
+    entries: Dict[str, TensorEntry] = found  # type: ignore[assignment]
     return LazyTensors(repo, entries) if lazy else read_tensors(repo, list(entries.values()))
 
 
 class LazyTensors(Mapping[str, np.ndarray]):
-    """A version's tensors, each read from the store on first access."""
+    """A version's tensors, each read from the store on first access. Opened on a whole manifest,
+    it reads the manifest's root only; a tensor's entry comes from the one shard that holds it,
+    and every entry is read when the mapping is first listed (:attr:`entries`)."""
 
-    def __init__(self, repo: "Repo", entries: Dict[str, TensorEntry]) -> None:
+    def __init__(self, repo: "Repo", entries: Union[Dict[str, TensorEntry], ManifestTree]) -> None:
         self._repo = repo
-        self.entries = entries
+        self._tree = entries if isinstance(entries, ManifestTree) else None
+        self._entries = None if isinstance(entries, ManifestTree) else entries
         self._cache: Dict[str, np.ndarray] = {}
+
+    @property
+    def entries(self) -> Dict[str, TensorEntry]:
+        """Every tensor's entry by name (a sharded manifest: every shard read on first use)."""
+        if self._entries is None:
+            assert self._tree is not None
+            self._entries = self._tree.manifest().by_name()
+        return self._entries
+
+    def _entry(self, name: object) -> Optional[TensorEntry]:
+        if self._entries is not None:
+            return self._entries.get(name)  # type: ignore[call-overload]
+        assert self._tree is not None
+        return self._tree.find(name) if isinstance(name, str) else None
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
-            self._cache[name] = read_tensors(self._repo, [self.entries[name]])[name]
+            entry = self._entry(name)
+            if entry is None:
+                raise KeyError(name)
+            self._cache[name] = read_tensors(self._repo, [entry])[name]
         return self._cache[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cache or isinstance(name, str) and self._entry(name) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._tree) if self._entries is None and self._tree is not None else len(self.entries)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}: {e.dtype}{list(e.shape)}" for n, e in self.entries.items())

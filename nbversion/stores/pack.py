@@ -41,7 +41,7 @@ from .sqlite import connect, transaction
 
 PACK_LIMIT = 1 << 30  # start a new pack once the current one holds 1 GiB
 FLUSH_EVERY = 16 << 20  # while appending, start a background fdatasync every 16 MiB
-RUN_LIMIT = 4 << 20  # largest single read when loading back-to-back blocks
+RUN_LIMIT = 4 << 20  # most bytes of back-to-back blocks one worker task reads (block by block)
 _PACK_NAME = re.compile(r"pack-\d+-\d+\.pack")  # as _claim_pack names them: never a path
 
 _SCHEMA = """
@@ -210,16 +210,18 @@ class PackStore(BlockStore):
                 raise NbversionError(f"Blocks hold {pos} bytes but {len(out)} were expected.")
 
         def read_run(run) -> None:
+            # Block by block, each checked right after it is read, while its bytes are still in
+            # the CPU's cache (checking a whole run after reading it fetches it from memory again).
             fd, start, out, total, members = run
-            view = out[:total]
-            done = 0
-            while done < total:
-                n = os.preadv(fd, [view[done:]], start + done)
-                if n <= 0:
-                    raise CorruptBlockError(f"Block {members[0][0]} is truncated on disk. Run `nbversion fsck`.")
-                done += n
             for cid, rel, length, xxh in members:
-                self._check(cid, view[rel : rel + length], xxh)
+                view = out[rel : rel + length]
+                done = 0
+                while done < length:
+                    n = os.preadv(fd, [view[done:]], start + rel + done)
+                    if n <= 0:
+                        raise CorruptBlockError(f"Block {cid} is truncated on disk. Run `nbversion fsck`.")
+                    done += n
+                self._check(cid, view, xxh)
 
         if len(runs) == 1:
             read_run(runs[0])

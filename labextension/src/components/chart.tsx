@@ -11,6 +11,8 @@ import { colorClass } from './colors';
 
 const WIDTH = 300;
 const HEIGHT = 70;
+/** At most this many lines are named under the chart (a history may have hundreds of branches). */
+const LEGEND_ITEMS = 12;
 
 export interface IMetricChartProps {
   byCid: ReadonlyMap<string, IVersion>;
@@ -56,7 +58,7 @@ export function MetricChart({
         <ChartLines scale={scale} current={current} />
       </svg>
       <div className="jp-nbversion-legend">
-        {scale.lines.map((line, k) => (
+        {scale.lines.slice(0, LEGEND_ITEMS).map((line, k) => (
           <span
             key={line.name}
             className={`jp-nbversion-legend-item ${colorClass(k)}`}
@@ -64,6 +66,17 @@ export function MetricChart({
             {line.name}
           </span>
         ))}
+        {scale.lines.length > LEGEND_ITEMS && (
+          <span
+            className="jp-nbversion-legend-more"
+            title={scale.lines
+              .slice(LEGEND_ITEMS)
+              .map(line => line.name)
+              .join(', ')}
+          >
+            and {scale.lines.length - LEGEND_ITEMS} more
+          </span>
+        )}
       </div>
     </div>
   );

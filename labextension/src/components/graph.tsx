@@ -1,6 +1,11 @@
 /**
  * The version list: one row per version with its piece of the git-style graph, virtualised
  * (only the rows in view, plus a few, are in the DOM). The layout itself is `layout.ts`.
+ *
+ * Scrolling re-renders the list only when the first row in view changes, and rows are memoised
+ * (`React.memo`) and keyed by their slot in the window: a row that stays in view is not drawn
+ * again, and one that comes into view takes over the DOM of one that left, so a scroll step
+ * costs updating the rows that come into view.
  */
 import * as React from 'react';
 
@@ -34,11 +39,17 @@ export interface IGraphListProps {
 export function GraphList(props: IGraphListProps): JSX.Element {
   const { layout, selected, onSelect } = props;
   const ref = React.useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = React.useState(0);
+  // The first row in view, not the scroll offset: React skips the update while it stays the same.
+  const [firstRow, setFirstRow] = React.useState(0);
   const height = useClientHeight(ref, 400);
 
   const count = layout.rows.length;
-  const { start, end } = visibleRange(scrollTop, height, ROW_HEIGHT, count);
+  const { start, end } = visibleRange(
+    firstRow * ROW_HEIGHT,
+    height + ROW_HEIGHT,
+    ROW_HEIGHT,
+    count
+  );
   const graphWidth = Math.max(1, layout.width) * LANE_WIDTH + 6;
 
   const onKeyDown = (e: React.KeyboardEvent) => {
@@ -60,14 +71,24 @@ export function GraphList(props: IGraphListProps): JSX.Element {
     }
   };
 
+  // Rows are keyed by their slot in the window, not their version: a row that scrolls out
+  // hands its DOM to the one that scrolls in (updated, not made anew), and rows that stay keep
+  // their slot and props, so they are not drawn again.
+  const slots = windowLength(height);
   const rows: JSX.Element[] = [];
   for (let i = start; i < end; i++) {
+    const row = layout.rows[i];
+    const cid = row.node.cid;
     rows.push(
       <GraphRow
-        key={layout.rows[i].node.cid}
-        row={layout.rows[i]}
+        key={i % slots}
+        row={row}
         graphWidth={graphWidth}
-        {...props}
+        metric={props.metric}
+        isCurrent={cid === props.current}
+        isSelected={cid === selected}
+        branches={props.heads.get(cid) ?? NO_HEADS}
+        onSelect={onSelect}
       />
     );
   }
@@ -79,7 +100,9 @@ export function GraphList(props: IGraphListProps): JSX.Element {
       role="listbox"
       aria-label="Versions"
       data-testid="nbversion-list"
-      onScroll={e => setScrollTop(e.currentTarget.scrollTop)}
+      onScroll={e =>
+        setFirstRow(Math.floor(e.currentTarget.scrollTop / ROW_HEIGHT))
+      }
       onKeyDown={onKeyDown}
     >
       <div
@@ -90,6 +113,17 @@ export function GraphList(props: IGraphListProps): JSX.Element {
       </div>
     </div>
   );
+}
+
+/** How many rows the window holds away from the list's ends (a viewport of `height`). */
+function windowLength(height: number): number {
+  const mid = visibleRange(
+    1000 * ROW_HEIGHT,
+    height + ROW_HEIGHT,
+    ROW_HEIGHT,
+    Infinity
+  );
+  return Math.max(1, mid.end - mid.start);
 }
 
 /** The element's height, followed as it is resized; `fallback` while it has none. */
@@ -126,21 +160,26 @@ function scrollRowIntoView(list: HTMLElement, index: number): void {
   }
 }
 
-type GraphRowProps = IGraphListProps & {
+/** The branches of a row that heads none (one array, so memoised rows compare equal). */
+const NO_HEADS: string[] = [];
+
+interface IGraphRowProps {
   row: IRow<IVersion>;
   graphWidth: number;
-};
+  metric: string | null;
+  isCurrent: boolean;
+  isSelected: boolean;
+  branches: string[];
+  onSelect: (cid: string) => void;
+}
 
-function GraphRow(props: GraphRowProps): JSX.Element {
-  const { row, metric, current, selected, heads, onSelect } = props;
+/** One row; drawn again only when one of its props changes. */
+const GraphRow = React.memo(GraphRowView);
+
+function GraphRowView(props: IGraphRowProps): JSX.Element {
+  const { row, metric, isCurrent, isSelected, branches, onSelect } = props;
   const v = row.node;
-  const isCurrent = v.cid === current;
-  const isSelected = v.cid === selected;
-  const parts = rowParts(v, {
-    metric,
-    isCurrent,
-    branches: heads.get(v.cid) ?? []
-  });
+  const parts = rowParts(v, { metric, isCurrent, branches });
   return (
     <div
       className={
