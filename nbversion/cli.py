@@ -35,7 +35,7 @@ from .errors import NbversionError, NbversionWarning, RepoNotFoundError, StoreFu
 from .repo import Repo, Version, file_cid, output_file
 
 #: Commands that read an existing repository (the others create one, or need none).
-READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout"}
+READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout", "push"}
 #: Readers that make sense where there is no repository yet: an empty listing invites a first commit.
 EMPTY_OK = {"log", "tag"}
 #: The exit status of a command whose reader closed the pipe (128 + SIGPIPE, as git's is).
@@ -141,6 +141,32 @@ def unmoved_heads(repo: Repo, imported: Sequence[Version], command: str = "nbver
             f"To make {v.label} its current version: {command} checkout {v.label} --model {shlex.quote(v.model)}"
         ))
     return lines
+
+
+def cmd_remote(repo: Repo, args: argparse.Namespace) -> Any:
+    """``remote add NAME URL`` / ``remote remove NAME`` / ``remote list``: the repository's IPFS nodes."""
+    if args.action == "add":
+        remote = repo.remote_add(args.name, args.url)
+        return present.clean(f"Added remote {remote.name} -> {remote.url}")
+    if args.action == "remove":
+        remote = repo.remote_remove(args.name)
+        return present.clean(f"Removed remote {remote.name} ({remote.url}); nothing on the node changed.")
+    remotes = repo.remotes()
+    return present.remotes_json(remotes) if args.json else present.remotes_text(remotes)
+
+
+def cmd_push(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("push") as progress:
+        report = repo.push(args.ref, args.remote, args.model, progress=progress)
+    return present.push_json(report) if args.json else present.push_text(report)
+
+
+def cmd_pull(repo: Repo, args: argparse.Namespace) -> Any:
+    with progress_bar("pull") as progress:
+        report = repo.pull(args.cid, args.remote, progress=progress)
+    if args.json:
+        return present.pull_json(report)
+    return "\n".join([present.pull_text(report), *unmoved_heads(repo, report.versions, typed(args))])
 
 
 def cmd_hash(repo: Repo, args: argparse.Namespace) -> Any:
@@ -343,6 +369,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", cmd_import, "add the versions in a CAR file (every block verified)", True)
     p.add_argument("file")
+
+    p = add("remote", cmd_remote, "list, add or remove the IPFS nodes this repository pushes to and pulls from")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    p.set_defaults(action="list", json=False)
+    q = actions.add_parser("add", help="name an IPFS node's RPC API (http://HOST:5001 or /ip4/HOST/tcp/5001)")
+    q.add_argument("name")
+    q.add_argument("url")
+    q = actions.add_parser("remove", help="forget a remote (nothing on the node changes)")
+    q.add_argument("name")
+    q = actions.add_parser("list", help="list the remotes")
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("push", cmd_push, "put a version and its history on an IPFS node, pinned (sends only what it lacks)", True)
+    p.add_argument("ref", nargs="?", help="version to push: MODEL, a tag, a CID, MODEL~N... (default: HEAD)")
+    p.add_argument("--to", dest="remote", required=True, metavar="REMOTE", help="a remote's name, or an RPC address")
+    p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
+
+    p = add("pull", cmd_pull, "fetch a version by CID from an IPFS node, verify every block, keep it", True)
+    p.add_argument("cid", help="the version's full CID (bafy...)")
+    p.add_argument("--from", dest="remote", required=True, metavar="REMOTE", help="a remote's name, or an RPC address")
 
     p = add("hash", cmd_hash, "print the CID `ipfs add --cid-version=1 --raw-leaves` gives each file")
     p.add_argument("files", nargs="+", metavar="FILE")

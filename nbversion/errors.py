@@ -93,3 +93,30 @@ class NbversionWarning(UserWarning):
 
 class DamagedIndexWarning(NbversionWarning):
     """An index row is damaged: a listing left it out, or the version was read from the block store."""
+
+
+class RemoteError(NbversionError, RuntimeError):
+    """An IPFS node (a remote) refused a request or answered in a way nbversion cannot use."""
+
+
+class RemoteAddressError(RemoteError, ValueError):
+    """A remote's address is not an IPFS RPC API: malformed, or something else answers there."""
+
+
+class RemoteUnreachableError(RemoteError, ConnectionError):
+    """Nothing answers at a remote's address (the daemon is down, or the port is wrong)."""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """A remote took longer than allowed to answer."""
+
+
+class UnknownRemoteError(RemoteError, KeyError):
+    """No remote of that name in this repository."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PullError(RemoteError):
+    """What a remote holds under a CID is not a complete, valid version; nothing was published."""

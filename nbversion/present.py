@@ -464,3 +464,60 @@ def imported_text(versions: Sequence[Version]) -> str:
 def error_json(exc: BaseException) -> Dict[str, Any]:
     """An error as the panel shows it: its type and its message."""
     return {"type": type(exc).__name__, "message": str(exc)}
+
+
+# --- remotes, push and pull (IPFS nodes) ------------------------------------------------------
+
+
+def remotes_text(remotes: Sequence[Any]) -> str:
+    """``nbversion remote list``: one remote a line, its name and its node's RPC address."""
+    if not remotes:
+        return "No remotes. Add one with `nbversion remote add NAME http://127.0.0.1:5001`."
+    return "\n".join(clean(f"{r.name}  {r.url}") for r in remotes)
+
+
+def remotes_json(remotes: Sequence[Any]) -> Dict[str, Any]:
+    return {r.name: {"url": r.url} for r in remotes}
+
+
+def push_text(report: Any) -> str:
+    """What a push sent: nothing ("up to date"), or its blocks and bytes; and where it is pinned."""
+    v = report.version
+    what = f"{v.model} {v.label} ({v.cid})"
+    if report.up_to_date:
+        sent = f"up to date: the node already held all {report.blocks} blocks; sent nothing"
+    else:
+        sent = (
+            f"sent {report.blocks_sent} of {report.blocks} blocks ({size(report.bytes_sent)}; "
+            f"the rest were on the node already)"
+        )
+    return clean(f"Pushed {what} to {report.remote}: {sent}. Pinned there.")
+
+
+def push_json(report: Any) -> Dict[str, Any]:
+    return {
+        "remote": report.remote, "cid": str(report.version.cid), "model": report.version.model,
+        "label": report.version.label, "blocks": report.blocks, "blocks_sent": report.blocks_sent,
+        "bytes_sent": report.bytes_sent, "car_bytes": report.car_bytes, "up_to_date": report.up_to_date,
+    }  # fmt: skip
+
+
+def pull_text(report: Any) -> str:
+    """What a pull fetched (blocks, bytes; blocks found locally) and the versions it added."""
+    fetched = f"fetched {report.blocks_fetched} blocks ({size(report.bytes_fetched)}) from {report.remote}"
+    if report.blocks_local:
+        fetched += f", {report.blocks_local} were here already"
+    lines = [clean(f"Pulled {report.root}: {fetched}.")]
+    if report.versions:
+        lines += [clean(f"Added {v.model} {v.label}  {v.cid}  {v.message}") for v in report.versions]
+    else:
+        lines.append("Nothing new: every version it reaches was already here.")
+    return "\n".join(lines)
+
+
+def pull_json(report: Any) -> Dict[str, Any]:
+    return {
+        "remote": report.remote, "cid": str(report.root), "blocks_fetched": report.blocks_fetched,
+        "bytes_fetched": report.bytes_fetched, "blocks_local": report.blocks_local,
+        "versions": [version_json(v) for v in report.versions],
+    }  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 
 import nbversion
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]  # jp_fetch & co. for the server extension tests
+pytest_plugins = ["pytest_jupyter.jupyter_server", "conftest_ipfs"]  # jp_fetch & co.; a real IPFS node (tests/ipfs)
 
 HERE = Path(__file__).parent
 JS = HERE / "js"

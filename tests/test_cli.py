@@ -34,7 +34,7 @@ def cli(tmp_path, *args):
 def test_help_is_everywhere():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ["log", "show", "diff", "tag", "export", "import", "hash", "cat", "fsck", "gc", "checkout"]:
+    for command in ["log", "show", "diff", "tag", "export", "import", "hash", "cat", "fsck", "gc", "checkout", "remote", "push", "pull"]:
         assert command in out.stdout
         sub = run_cli(command, "--help")
         assert sub.returncode == 0 and "usage: nbversion " + command in sub.stdout

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Optional
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
 from IPython.core.magics.history import HistoryMagics
 from IPython.display import display
 from traitlets import Unicode, observe
@@ -293,13 +293,17 @@ class NbversionMagics(Magics):
 
     @line_magic
     def nbversion(self, line: str = "") -> None:
-        """%nbversion status | log [MODEL] | show REF [MODEL] | diff A B [MODEL] | tag NAME [REF] [MODEL]"""
+        """%nbversion status | log [MODEL] | show REF [MODEL] | diff A B [MODEL] | tag NAME [REF] [MODEL]
+        | push [REF] --to REMOTE | pull CID --from REMOTE"""
         line = _without_comment(line)
         words = line.split()
         if not words:
             raise UsageError(self.nbversion.__doc__ or "")
         sub, rest = words[0], line.strip()[len(words[0]) :]
-        handler = {"status": self._status, "log": self._log, "show": self._show, "diff": self._diff, "tag": self._tag}.get(sub)
+        handler = {
+            "status": self._status, "log": self._log, "show": self._show, "diff": self._diff, "tag": self._tag,
+            "push": self._push, "pull": self._pull,
+        }.get(sub)  # fmt: skip
         if handler is None:
             raise UsageError(f"Unknown %nbversion command {sub!r}. {self.nbversion.__doc__}")
         handler(rest)
@@ -354,6 +358,30 @@ class NbversionMagics(Magics):
         print(present.tag_line(words[0], cid))
 
 
+    def _push(self, rest: str) -> None:
+        """%nbversion push [REF] --to REMOTE: the version (default: where the only tracked model is)
+        and its history onto an IPFS node, pinned there."""
+        parser = MagicArgumentParser(prog="%nbversion push", add_help=False)
+        parser.add_argument("ref", nargs="?")
+        parser.add_argument("--to", dest="remote", required=True)
+        args = parser.parse_args(shlex.split(rest))
+        ref, model = args.ref, None
+        if ref is None and len(self.current) == 1:
+            (model, at), = self.current.items()
+            ref = str(at)
+        report = self._run(lambda: self.repo.push(ref, args.remote, model))
+        print(present.push_text(report))
+
+    def _pull(self, rest: str) -> None:
+        """%nbversion pull CID --from REMOTE: fetch a version from an IPFS node, verified, and keep it."""
+        parser = MagicArgumentParser(prog="%nbversion pull", add_help=False)
+        parser.add_argument("cid")
+        parser.add_argument("--from", dest="remote", required=True)
+        args = parser.parse_args(shlex.split(rest))
+        report = self._run(lambda: self.repo.pull(args.cid, args.remote))
+        print(present.pull_text(report))
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbversion``: register the magics (keeping the built-in %history reachable)
     and, in a Jupyter kernel, open the comm the JupyterLab panel listens on."""
@@ -367,4 +395,3 @@ def load_ipython_extension(ipython: Any) -> None:
         from .bridge import Bridge
 
         Bridge(session).open()
-

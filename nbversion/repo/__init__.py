@@ -16,6 +16,9 @@ module             verbs
 ``log``            history, log, log_json
 ``diff``           diff
 ``transfer``       export_car, import_car
+``remotes``        remotes, remote_add, remote_remove
+``push``           push (to an IPFS node)
+``pull``           pull (from an IPFS node)
 ``maintenance``    fsck, gc
 ``files``          cat (and file_cid, tensor_cid)
 ``dag``            version_blocks
@@ -54,8 +57,11 @@ class Repo:
     from .files import cat
     from .log import history, log, log_json
     from .maintenance import fsck, gc
+    from .pull import pull
+    from .push import push
     from .read import load, manifest, read_tensors, show, version
     from .refs import branches, fingerprint, head, models, resolve, tags
+    from .remotes import remote_add, remote_remove, remotes
     from .tag import tag, untag
     from .transfer import export_car, import_car
 

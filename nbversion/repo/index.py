@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from filelock import FileLock
 
-from ..errors import CorruptIndexError, DamagedIndexWarning, InvalidCIDError, NbversionError, StoreFullError, UnknownRefError
+from ..errors import CorruptIndexError, DamagedIndexWarning, FormatError, InvalidCIDError, NbversionError, StoreFullError, UnknownRefError
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.records import Version, decode_version
 from ..stores.base import full_disk_is_ours
@@ -348,7 +348,10 @@ class Index:
     @staticmethod
     def add_version(db: sqlite3.Connection, cid: CID, version: Version, block: bytes) -> int:
         """Index a version (once), with the summary of its block; returns its sequence number."""
-        record, _ = check_row(str(cid), 0, block, version.model)
+        try:
+            record, _ = check_row(str(cid), 0, block, version.model)
+        except FormatError:  # a record this release refuses (an older import's): listings say so the checked way
+            record = None
         summary = summary_of(record) if record is not None else None  # a bad block: listings read it the checked way
         db.execute(
             "INSERT OR IGNORE INTO versions (cid, name, seq, block, kind, summary) VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,8 +1,8 @@
 """Which block store a repository uses, by name: built-in back-ends and ``nbversion.stores``
 entry points (as papermill finds its I/O handlers).
 
-``local`` is the embedded pack store. An IPFS store registers here too, so ``Repo(store="ipfs")``
-needs no change to the repository.
+``local`` is the embedded pack store; ``ipfs`` keeps blocks on an IPFS node through its RPC API
+(``Repo(store="ipfs")`` uses ``$NBVERSION_IPFS_API``, else http://127.0.0.1:5001).
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any, Dict, Type
 from ..errors import NbversionError
 from .base import BlockStore
 
-BUILTIN: Dict[str, str] = {"local": "nbversion.stores.pack:PackStore"}
+BUILTIN: Dict[str, str] = {
+    "local": "nbversion.stores.pack:PackStore",
+    "ipfs": "nbversion.stores.kubo:IpfsStore",  # an IPFS node's RPC API (needs ipfshttpclient)
+}
 DEFAULT = "local"
 
 
@@ -27,7 +30,8 @@ def store_class(name: str) -> Type[BlockStore]:
         return getattr(importlib.import_module(module), attr)
     found = [ep for ep in entry_points(group="nbversion.stores") if ep.name == name]
     if not found:
-        known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group="nbversion.stores")})
+        plugins = {ep.name for ep in entry_points(group="nbversion.stores")} - set(BUILTIN)
+        known = [*BUILTIN, *sorted(plugins)]  # the default first
         raise NbversionError(f"Unknown block store {name!r}. Known stores: {', '.join(known)}.")
     return found[0].load()
 

@@ -1,0 +1,156 @@
+"""Push and pull through an IPFS node vs ``ipfs add`` / ``ipfs cat`` of the same bytes (issue 11, point 8).
+
+    python bench/bench_ipfs.py                       # 256 MiB, 5 rounds, a js-ipfs test node it starts
+    python bench/bench_ipfs.py --mib 64 --repeat 5
+    python bench/bench_ipfs.py --api http://127.0.0.1:5001   # a node you run (e.g. Kubo)
+
+Each round makes ``--mib`` MiB of fresh random float32 tensors (64 tensors) and commits them to a
+fresh local repository (not timed), then, through the same node's RPC API and in an order that
+alternates between rounds:
+
+* push: ``Repo.push`` of that version (list blocks, ask the node which it lacks, one streamed
+  ``dag/import``, pin, check the pin) against add: ``/api/v0/add`` of other fresh bytes of the same
+  size, as ``ipfs add --cid-version=1 --raw-leaves`` (pinned, as a push pins);
+* pull: ``Repo.pull`` of the version into another empty repository (every block fetched, verified,
+  written to disk, the version checked and published) against cat: ``/api/v0/cat`` of the added
+  file, streamed and discarded (and, for context, cat written to a file and fsynced, as a pull keeps
+  what it fetches).
+
+Between rounds both are unpinned and the node's gc runs, so every round starts from the same node.
+Printed: the median of each, in seconds and MiB/s, and throughput ratios push/add and pull/cat
+(the target: at least 0.8). Also checked each round: a re-push sends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+import nbversion
+from nbversion.stores.kubo import rpc_client
+
+ROOT = Path(__file__).resolve().parent.parent
+TENSORS = 64
+
+
+def test_node_module():
+    spec = importlib.util.spec_from_file_location("bench_ipfs_node", ROOT / "tests" / "ipfs" / "node.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def tensors(mib: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+    per = mib * (1 << 20) // TENSORS // 4
+    return {f"layer{i:02d}/kernel": rng.standard_normal(per, dtype=np.float32) for i in range(TENSORS)}
+
+
+def one_round(api: str, mib: int, seed: int, push_first: bool, scratch: Path) -> Dict[str, float]:
+    client = rpc_client(api, timeout=600)
+    rng = np.random.default_rng(seed)
+    weights = tensors(mib, rng)
+    other = rng.bytes(mib << 20)
+    out: Dict[str, float] = {}
+    mine, theirs = scratch / f"mine{seed}" / ".nbversion", scratch / f"theirs{seed}" / ".nbversion"
+    with nbversion.Repo(mine) as repo:
+        version = repo.commit(weights, model="bench", message=f"round {seed}")
+
+        def push() -> None:
+            start = time.perf_counter()
+            report = repo.push(version.cid, api, timeout=600)
+            out["push"] = time.perf_counter() - start
+            assert report.bytes_sent >= mib << 20
+
+        def add() -> None:
+            start = time.perf_counter()
+            reply = client.add_bytes(other, opts={"cid-version": 1, "raw-leaves": True, "pin": True})
+            out["add"] = time.perf_counter() - start
+            out["added"] = reply  # type: ignore[assignment]
+
+        for step in [push, add] if push_first else [add, push]:
+            step()
+        assert repo.push(version.cid, api).up_to_date
+    added = str(out.pop("added"))
+
+    def pull() -> None:
+        with nbversion.Repo(theirs) as other_repo:
+            start = time.perf_counter()
+            report = other_repo.pull(version.cid, api, timeout=600)
+            out["pull"] = time.perf_counter() - start
+            assert report.bytes_fetched >= mib << 20 and report.versions
+
+    def cat() -> None:
+        start = time.perf_counter()
+        n = sum(len(c) for c in client._client.request("/cat", (added,), decoder="none", stream=True))
+        out["cat"] = time.perf_counter() - start
+        assert n == mib << 20
+
+    def cat_to_disk() -> None:  # context, not the target: cat that also keeps the bytes, as pull does
+        path = scratch / f"cat{seed}.bin"
+        start = time.perf_counter()
+        with open(path, "wb") as file:
+            for chunk in client._client.request("/cat", (added,), decoder="none", stream=True):
+                file.write(chunk)
+            file.flush()
+            os.fsync(file.fileno())
+        out["cat_disk"] = time.perf_counter() - start
+        path.unlink()
+
+    for step in [pull, cat, cat_to_disk] if push_first else [cat_to_disk, cat, pull]:
+        step()
+    for cid in (str(version.cid), added):
+        client._client.request("/pin/rm", (cid,), decoder="json")
+    client._client.request("/repo/gc", decoder="json")
+    client.close()
+    shutil.rmtree(mine.parent, ignore_errors=True)
+    shutil.rmtree(theirs.parent, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--api", help="a running node's RPC API (default: start a js-ipfs test node)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_ipfs_") as tmp:
+        scratch = Path(tmp)
+        node = None
+        if args.api is None:
+            node = test_node_module().start_node(scratch / "node")
+        api = args.api or node.url
+        try:
+            version = rpc_client(api).version()
+            print(f"node: {api} ({version.get('Version')}); {args.mib} MiB in {TENSORS} tensors, {args.repeat} rounds")
+            rounds: List[Dict[str, float]] = []
+            for i in range(args.repeat):
+                rounds.append(one_round(api, args.mib, seed=1000 + i, push_first=i % 2 == 0, scratch=scratch))
+                print("  round {}: ".format(i + 1) + "  ".join(f"{k} {v:.2f}s" for k, v in sorted(rounds[-1].items())),
+                      flush=True)  # fmt: skip
+        finally:
+            if node is not None:
+                node.stop()
+    med = {k: statistics.median(r[k] for r in rounds) for k in ("push", "add", "pull", "cat", "cat_disk")}
+    for k, v in med.items():
+        print(f"{k:5s} median {v:7.2f} s  {args.mib / v:7.1f} MiB/s")
+    print(f"push / add throughput: {med['add'] / med['push']:.2f}x   (target >= 0.8)")
+    print(f"pull / cat throughput: {med['cat'] / med['pull']:.2f}x   (target >= 0.8)")
+    print(
+        f"pull / cat written to disk and fsynced: {med['cat_disk'] / med['pull']:.2f}x   (context: pull also "
+        "hashes, writes and fsyncs every block)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
