@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run, run_cli
 
 import nbversion
 from nbversion.errors import (
@@ -414,8 +414,6 @@ def test_a_node_that_stalls_mid_push_is_a_timeout_and_the_retry_completes_the_pu
 def test_push_and_pull_from_a_notebook(ip, ipfs_api, tmp_path):
     """``%nbversion push --to REMOTE`` sends the version the live model is at; ``%nbversion pull``
     brings a version into the kernel's repository, which ``%checkout`` then loads."""
-    from conftest import run
-
     run(ip, "import numpy as np\nw = {'a': np.arange(4, dtype='float32')}")
     run(ip, "%commit_weights w -m first")
     run(ip, f"%nbversion push --to {ipfs_api}   # the version w is at")
