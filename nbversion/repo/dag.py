@@ -1,8 +1,9 @@
-"""Walking DAGs: the blocks a version's content uses (checked), and every block reachable from a root."""
+"""Walking DAGs: the blocks a version's content uses (checked), and every block reachable from a root
+(with its bytes, ``walk``, or only its CID, ``reachable``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Set, Tuple, cast
 
 from ..errors import BlockNotFoundError, FormatError
 from ..formats import dagcbor
@@ -92,8 +93,9 @@ def version_blocks(repo: "Repo", version: Version, get: Optional[GetBlock] = Non
     return check.blocks
 
 
-def walk(root: CID, get: GetBlock) -> Iterator[Tuple[CID, bytes]]:
-    """Every block reachable from ``root``, depth first in link order, each once."""
+def _traverse(root: CID, get: GetBlock, read_raw: bool) -> Iterator[Tuple[CID, Optional[bytes]]]:
+    """Every block reachable from ``root``, depth first in link order, each once, with its bytes
+    (None for a raw block when ``read_raw`` is false: raw blocks have no links to follow)."""
     seen: Set[CID] = set()
     stack = [root]
     while stack:
@@ -101,9 +103,22 @@ def walk(root: CID, get: GetBlock) -> Iterator[Tuple[CID, bytes]]:
         if cid in seen:
             continue
         seen.add(cid)
-        block = get(cid)
+        block = get(cid) if read_raw or cid.codec != RAW else None
         yield cid, block
-        stack.extend(reversed(dagcbor.block_links(cid, block)))
+        if block is not None:
+            stack.extend(reversed(dagcbor.block_links(cid, block)))
+
+
+def walk(root: CID, get: GetBlock) -> Iterator[Tuple[CID, bytes]]:
+    """Every block reachable from ``root``, depth first in link order, each once, with its bytes."""
+    for cid, block in _traverse(root, get, read_raw=True):
+        yield cid, cast(bytes, block)  # read_raw: every block is read
+
+
+def reachable(root: CID, get: GetBlock) -> List[CID]:
+    """The CIDs :func:`walk` yields, in its order (as a CAR of the DAG lists them), reading only the
+    blocks that have links."""
+    return [cid for cid, _ in _traverse(root, get, read_raw=False)]
 
 
 def topological(versions: "dict[CID, Version]") -> List[CID]:

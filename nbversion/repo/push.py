@@ -18,12 +18,12 @@ remove them); the next push sends only what the node still lacks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import RemoteError
-from ..formats import dagcbor
-from ..formats.cid import CID, RAW
+from ..formats.cid import CID
 from ..formats.records import Version
+from .dag import reachable
 from .refs import resolve
 from .remotes import open_remote
 
@@ -49,23 +49,6 @@ class PushReport:
     @property
     def up_to_date(self) -> bool:
         return self.blocks_sent == 0
-
-
-def reachable(root: CID, get: Callable[[CID], bytes]) -> List[CID]:
-    """Every block ``root`` reaches, each once, depth first in link order (as a CAR of the DAG
-    lists them). Raw blocks have no links, so they are named without being read."""
-    order: List[CID] = []
-    seen: Set[CID] = set()
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        if cid in seen:
-            continue
-        seen.add(cid)
-        order.append(cid)
-        if cid.codec != RAW:
-            stack.extend(reversed(dagcbor.block_links(cid, get(cid))))
-    return order
 
 
 def push(
