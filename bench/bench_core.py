@@ -234,6 +234,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--only", help="comma-separated sections: throughput (commit and load), load, incremental, memory, listing")
     args = parser.parse_args()
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="nbversion-bench-", dir=args.dir))
     print(f"nbversion {nbversion.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, scratch {workdir}")
     try:
