@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterable, Iterator, List, Tuple
 
 from ..errors import CarError, FormatError, InvalidCIDError
 from . import dagcbor
-from .cid import CID, read_varint, varint
+from .cid import CID, Buffer, read_varint, varint
 from .records import MAX_RECORD
 
 MAX_BLOCK = MAX_RECORD  # the largest block nbversion writes (see the module docstring)
@@ -45,15 +45,20 @@ def _readvarint(stream: BinaryIO) -> int | None:
     return read_varint(raw)[0]
 
 
-def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, bytes]]) -> int:
-    """Write a CAR v1 with ``roots`` and ``blocks`` to ``stream``; returns the bytes written."""
+def car_pieces(roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]]) -> Iterator[Buffer]:
+    """A CAR v1 with ``roots`` and ``blocks``, as the pieces to write one after another (the
+    header, then each block's length prefix and CID, then the block itself, uncopied)."""
     header = dagcbor.encode({"roots": list(roots), "version": 1})
-    written = stream.write(varint(len(header)) + header)
+    yield varint(len(header)) + header
     for cid, block in blocks:
         raw = bytes(cid)
-        written += stream.write(varint(len(raw) + len(block)) + raw)
-        written += stream.write(block)
-    return written
+        yield varint(len(raw) + len(block)) + raw
+        yield block
+
+
+def write_car(stream: BinaryIO, roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]]) -> int:
+    """Write a CAR v1 with ``roots`` and ``blocks`` to ``stream``; returns the bytes written."""
+    return sum(stream.write(piece) for piece in car_pieces(roots, blocks))
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:

@@ -57,9 +57,8 @@ from ..errors import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
-from ..formats import dagcbor
-from ..formats.car import MAX_BLOCK
-from ..formats.cid import CID, SHA2_256, Buffer, varint
+from ..formats.car import MAX_BLOCK, car_pieces
+from ..formats.cid import CID, SHA2_256, Buffer
 from .base import BlockStore, BlockWriter
 
 DEFAULT_API = "http://127.0.0.1:5001"  # where Kubo serves its RPC API by default
@@ -469,10 +468,10 @@ class IpfsStore(BlockStore):
         """Send ``blocks`` to the node in one ``dag/import`` request: a CAR v1 built while it is
         sent (one block in memory at a time, chunked encoding). Nothing is pinned. Returns the
         bytes of the CAR sent; ``progress`` gets the length of each block as it goes."""
-        car = _CarUpload(roots, blocks, progress)
+        car = _car_upload(roots, blocks, progress)
         self._call("/dag/import", opts={"pin-roots": "false"}, upload=car, decoder="none",
                    timeout=self.timeout + self.fetch_timeout)  # fmt: skip
-        return car.sent
+        return car.taken  # all of it, once the node has answered
 
     # --- pins and maintenance ------------------------------------------------------------
 
@@ -574,44 +573,20 @@ class IpfsWriter(BlockWriter):
         """Nothing can be taken back from the node; the blocks sent stay there unpinned."""
 
 
-class _CarUpload(io.RawIOBase):
+def _car_upload(roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]],
+                progress: Optional[Callable[[int], None]]) -> "_ChunkReader":  # fmt: skip
     """A CAR v1 of ``roots`` and ``blocks``, readable as a file and written as it is read: the
-    body of a streamed ``dag/import``. :attr:`sent` counts the bytes handed out."""
+    body of a streamed ``dag/import``. Its :attr:`~_ChunkReader.taken` counts the CAR's bytes."""
 
-    def __init__(self, roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]],
-                 progress: Optional[Callable[[int], None]]) -> None:  # fmt: skip
-        super().__init__()
-        self.name = "nbversion.car"
-        self.sent = 0
-        self._pieces = self._generate(roots, blocks, progress)
-        self._pending = memoryview(b"")
-
-    @staticmethod
-    def _generate(roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]],
-                  progress: Optional[Callable[[int], None]]) -> Iterator[bytes]:  # fmt: skip
-        header = dagcbor.encode({"roots": list(roots), "version": 1})  # as formats.car.write_car writes it
-        yield varint(len(header)) + header
+    def reported() -> Iterator[Tuple[CID, Buffer]]:
         for cid, block in blocks:
-            raw = bytes(cid)
-            yield varint(len(raw) + len(block)) + raw
-            yield bytes(block)
+            yield cid, block
             if progress is not None:
                 progress(len(block))
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._pending = memoryview(piece)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        self.sent += n
-        return n
+    upload = _ChunkReader(car_pieces(roots, reported()))
+    upload.name = "nbversion.car"
+    return upload
 
 
 class _Prefetch:
@@ -665,13 +640,19 @@ class _Prefetch:
 
 
 class _ChunkReader(io.RawIOBase):
-    """The chunks of a streamed answer, readable as a file (closing it stops the answer)."""
+    """A stream of chunks (a streamed answer, an upload being built), readable as a file (closing it
+    stops the stream). :attr:`taken` counts the bytes of the chunks taken from it so far."""
 
     def __init__(self, chunks: Any) -> None:
         super().__init__()
         self._source = chunks
-        self._chunks = iter(chunks)
+        self._chunks = map(self._count, chunks)
         self._pending = memoryview(b"")
+        self.taken = 0
+
+    def _count(self, chunk: Buffer) -> Buffer:
+        self.taken += len(chunk)
+        return chunk
 
     def close(self) -> None:
         close = getattr(self._source, "close", None)
