@@ -32,7 +32,7 @@ from nbversion.errors import (
     TensorError,
 )
 from nbversion.formats import dagcbor
-from test_integrity import small_disk
+from test_integrity import small_disk, take_free_space
 
 
 def nbv(capsys, *args: str) -> tuple:
@@ -237,13 +237,7 @@ def test_a_full_disk_at_open_or_export_is_a_clear_error_and_loses_nothing(tmp_pa
         filler = disk / "filler"
         tried, failures = 0, []
         for free in (0, 8 << 10, 40 << 10, 160 << 10, 600 << 10):
-            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # take the disk's space, leaving `free` bytes
-            try:
-                while True:
-                    os.write(fd, b"\0" * 4096)
-            except OSError:
-                pass
-            os.close(fd)
+            take_free_space(filler)  # then give `free` bytes back
             if free:
                 os.truncate(filler, max(0, filler.stat().st_size - free))
             operations = {

@@ -150,6 +150,18 @@ def small_disk(where: Path, size: str):
         subprocess.run(["umount", "-l", str(where)])
 
 
+def take_free_space(filler: Path) -> None:
+    """Write zeros into ``filler`` until its filesystem has no free byte left."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path):
     with small_disk(tmp_path / "small-disk", "6m") as disk:
         repo = nbversion.Repo(disk / ".nbversion")
@@ -171,13 +183,7 @@ def test_a_completely_full_disk_fails_cleanly_whichever_write_hits_it(tmp_path):
     with small_disk(tmp_path / "full-disk", "4m") as disk:
         repo = nbversion.Repo(disk / ".nbversion")
         v1 = repo.commit({"w": np.arange(5, dtype=np.float32)}, model="m")
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # take every free byte
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass
-        os.close(fd)
+        take_free_space(disk / "filler")
         failures = 0
         for i in range(5):
             try:
