@@ -74,8 +74,10 @@ def _root(cid: object) -> CID:
     return root
 
 
-class _Fetcher:
-    """Walks a DAG into the local store, fetching only what it lacks, committing in batches."""
+class Fetcher:
+    """Walks a DAG into the local store, fetching only what it lacks, committing in batches.
+    ``fetch_block`` and ``fetch_dag`` fetch one block or one streamed DAG (for callers that
+    choose what to fetch themselves, e.g. loading one version's tensors on demand)."""
 
     def __init__(self, repo: "Repo", node, progress: Progress) -> None:
         self.repo, self.node, self.progress = repo, node, progress
@@ -89,7 +91,7 @@ class _Fetcher:
         self.writer = self.repo.store.writer()
         self._since_checkpoint = 0
 
-    def _fetch(self, cid: CID) -> bytes:
+    def fetch_block(self, cid: CID) -> bytes:
         block = self.node.get(cid)  # checked against its CID: other bytes are refused
         self._store(cid, block)
         return block
@@ -105,7 +107,7 @@ class _Fetcher:
         if self._since_checkpoint >= CHECKPOINT:
             self._checkpoint()
 
-    def _export(self, cid: CID) -> None:
+    def fetch_dag(self, cid: CID) -> None:
         """Fetch the DAG under ``cid`` in one streamed ``dag/export``: each block checked against
         its CID as it arrives, accepted only if ``cid`` or a block under it links to it, and
         written unless it is here already. The walk then goes through the subtree as usual (now
@@ -151,12 +153,12 @@ class _Fetcher:
                     if cid.codec != RAW:
                         stack.extend(reversed(dagcbor.block_links(cid, self.writer.get(cid))))
                     continue
-                block = self._fetch(cid)
+                block = self.fetch_block(cid)
                 if cid.codec == RAW:
                     continue
                 links = dagcbor.block_links(cid, block)
                 if self._stream_whole(cid, links):
-                    self._export(cid)
+                    self.fetch_dag(cid)
                 stack.extend(reversed(links))
         except BaseException:
             self._keep()
@@ -185,7 +187,7 @@ def pull(
     root = _root(cid)
     node = open_remote(repo, remote, timeout=timeout, fetch_timeout=fetch_timeout)
     try:
-        fetcher = _Fetcher(repo, node, progress)
+        fetcher = Fetcher(repo, node, progress)
         try:
             fetcher.walk(root)
         except FormatError as exc:  # a block that hashes right but does not decode
