@@ -36,3 +36,24 @@ def test_gc_reclaims_what_no_version_uses_and_keeps_every_version(repo, tmp_path
         loaded = repo.load(version.cid)
         assert all(isinstance(a, np.ndarray) for a in loaded.values())
     assert repo.gc() == (0, 0)  # nothing left to do
+
+
+def test_a_listing_summary_that_lies_about_its_record_is_named_by_fsck_and_dropped_by_gc(repo):
+    import sqlite3
+
+    v = repo.commit(weights(1), model="m", message="the real message")
+    repo.log_json()  # the listing the panel reads comes from the index's summaries
+    with sqlite3.connect(repo.path / "index.sqlite") as db:  # someone edits the listing's copy only
+        db.execute("UPDATE versions SET summary=replace(summary, 'the real message', 'a forged one')")
+    repo.close()
+    assert "a forged one" in "".join(repo.log_json())
+
+    report = repo.fsck()
+    assert not report.ok
+    assert any("summary" in problem and "v1" in problem for problem in report.problems)
+
+    repo.gc()
+    assert repo.fsck().ok
+    listing = "".join(repo.log_json())
+    assert "the real message" in listing and "a forged one" not in listing
+    assert repo.show(v.cid).message == "the real message"

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 
 from ..errors import CorruptIndexError, NbversionError, NbversionWarning, StoreFullError
 from ..formats.cid import CID
+from ..formats.records import Version
 from .dag import version_blocks
-from .index import check_row, row_label
+from .index import check_row, row_label, summary_of
 
 if TYPE_CHECKING:
     from . import Repo
@@ -71,17 +72,21 @@ def _check_index(repo: "Repo", report: FsckReport, bad: Dict[CID, str]) -> None:
     """fsck of the index: every row (see :func:`_check_version`), then every ref."""
     users: Dict[CID, List[str]] = {}
     try:
-        rows = repo.index.rows("SELECT cid, seq, block, name FROM versions ORDER BY rowid DESC")
+        rows = repo.index.rows("SELECT cid, seq, block, name, summary FROM versions ORDER BY rowid DESC")
     except StoreFullError:
         raise
     except NbversionError as exc:
         report.problems.append(f"the index's versions cannot be read: {exc}")
         rows = []
-    for cid_text, seq, block, name in rows:
+    for cid_text, seq, block, name, summary in rows:
         report.versions_checked += 1
         label = row_label(cid_text, seq, name)
         try:
-            _check_version(repo, report, bad, users, label, cid_text, seq, block, name)
+            version = _check_version(repo, report, bad, users, label, cid_text, seq, block, name)
+            if version is not None and summary is not None and summary != summary_of(version):
+                report.problems.append(
+                    f"index row {label}: the summary listings show does not match its record; `nbversion gc` rewrites it."
+                )
         except StoreFullError:  # not damage: fsck cannot go on until there is space
             raise
         except NbversionError as exc:
@@ -102,8 +107,9 @@ def _check_index(repo: "Repo", report: FsckReport, bad: Dict[CID, str]) -> None:
 
 def _check_version(
     repo: "Repo", report: FsckReport, bad: Dict[CID, str], users: Dict[CID, List[str]], label: str, *row: Any
-) -> None:
-    """fsck of one index row: its copy of the version block, the blocks the version uses, its parents."""
+) -> Optional[Version]:
+    """fsck of one index row: its copy of the version block, the blocks the version uses, its parents.
+    Returns the row's version when an intact copy of it exists."""
     version, damage = check_row(*row)
     if damage is not None:
         version = repo.index.intact(row[0])
@@ -112,13 +118,13 @@ def _check_version(
         )
         report.problems.append(f"index row {label}: {damage}; {fix}.")
         if version is None:
-            return
+            return None
     assert version is not None
     try:
         used = version_blocks(repo, version, lambda cid: _tolerant_get(repo, cid))
     except KeyError as exc:
         report.problems.append(f"{label}: {exc}")
-        return
+        return version
     for cid in used:
         if cid not in bad and not repo.store.has(cid):
             bad[cid] = "missing"
@@ -127,6 +133,7 @@ def _check_version(
     for parent in version.parents:
         if not repo.index.has_version(parent):
             report.problems.append(f"{label}: parent {parent} is not in the repository.")
+    return version
 
 
 def _tolerant_get(repo: "Repo", cid: CID) -> bytes:
@@ -144,13 +151,15 @@ def gc(repo: "Repo", progress: Progress = None) -> Tuple[int, int]:
 
     Index rows whose copy of a version block is damaged are first rewritten from the block store;
     where the store holds no intact copy, nothing is removed (:class:`CorruptIndexError`), since
-    the blocks of that version could no longer be told from unused ones."""
+    the blocks of that version could no longer be told from unused ones. Listing summaries that
+    do not match their records are dropped (the next listing writes them again from the records)."""
     if not repo.exists:
         return 0, 0
     with repo.index.locked() as db:
         live: Set[CID] = set()
         repairs: List[Tuple[bytes, str, str, str]] = []
-        for cid_text, seq, block, name in repo.index.rows("SELECT cid, seq, block, name FROM versions"):
+        stale: List[Tuple[str]] = []  # rows whose listing summary is not their record's
+        for cid_text, seq, block, name, summary in repo.index.rows("SELECT cid, seq, block, name, summary FROM versions"):
             version, damage = check_row(cid_text, seq, block, name)
             if damage is not None:
                 version = repo.index.intact(cid_text)
@@ -161,9 +170,14 @@ def gc(repo: "Repo", progress: Progress = None) -> Tuple[int, int]:
                     )
                 repairs.append((repo.store.get(version.cid), version.model, version.kind, cid_text))
             assert version is not None
+            if summary is not None and (damage is not None or summary != summary_of(version)):
+                stale.append((cid_text,))
             live.update(version_blocks(repo, version))
         if repairs:
             _repair(repo, db, repairs)
+        if stale:  # the next listing writes them again from the verified records
+            with repo.index.transaction(db):
+                db.executemany("UPDATE versions SET summary=NULL WHERE cid=?", stale)
         return repo.store.retain(live, progress or (lambda n: None))
 
 
