@@ -45,14 +45,18 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @contextlib.contextmanager
-def progress_bar(desc: str, total: Optional[int] = None) -> Iterator[Optional[Callable[[int], None]]]:
-    """A byte-counting progress callback drawn on stderr when it is a terminal, else None."""
-    if not sys.stderr.isatty():
+def progress_bar(
+    desc: str, total: Optional[int] = None, force: bool = False, delay: float = 0.0
+) -> Iterator[Optional[Callable[[int], None]]]:
+    """A byte-counting progress callback drawn on stderr when it is a terminal (or ``force``),
+    else None; with ``delay``, drawn only once the work has taken that many seconds (unless forced)."""
+    if not (force or sys.stderr.isatty()):
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False) as bar:
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+              delay=0.0 if force else delay, file=sys.stderr) as bar:  # fmt: skip
         yield bar.update
 
 
@@ -64,10 +68,11 @@ def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
     else:
         versions = repo.history(args.model, limit=args.n) if repo.models() else []
     if args.json:
-        return [present.version_json(v) for v in versions]
+        where = repo.remote_states()
+        return [present.with_remotes(present.version_json(v), where) for v in versions]
     if not versions:
         return "No versions yet. Commit one with Repo().commit(...) or %commit_weights in a notebook."
-    return present.HistoryTable(args.model, versions, with_model=True)
+    return present.HistoryTable(args.model, versions, with_model=True, remotes=repo.remote_states())
 
 
 def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
@@ -144,10 +149,13 @@ def unmoved_heads(repo: Repo, imported: Sequence[Version], command: str = "nbver
 
 
 def cmd_remote(repo: Repo, args: argparse.Namespace) -> Any:
-    """``remote add NAME URL`` / ``remote remove NAME`` / ``remote list``: the repository's IPFS nodes."""
+    """``remote add NAME URL`` / ``remote remove NAME`` / ``remote list``: the repository's IPFS nodes
+    (and pinning services)."""
     if args.action == "add":
-        remote = repo.remote_add(args.name, args.url)
-        return present.clean(f"Added remote {remote.name} -> {remote.url}")
+        kind = "pinning" if args.pinning_service else "ipfs"
+        remote = repo.remote_add(args.name, args.url, force=args.force, kind=kind, via=args.via)
+        what = f" (a pinning service{f', through {remote.via}' if remote.via else ''})" if kind == "pinning" else ""
+        return present.clean(f"Added remote {remote.name} -> {remote.url}{what}")
     if args.action == "remove":
         remote = repo.remote_remove(args.name)
         return present.clean(f"Removed remote {remote.name} ({remote.url}); nothing on the node changed.")
@@ -155,14 +163,80 @@ def cmd_remote(repo: Repo, args: argparse.Namespace) -> Any:
     return present.remotes_json(remotes) if args.json else present.remotes_text(remotes)
 
 
+# --- pinning services (repo.pin_remote, repo.remote_pins) -----------------------------------------
+
+
+def cmd_push_pinned(repo: Repo, args: argparse.Namespace) -> Any:
+    """``push REF --to SERVICE``: through an IPFS node (``--via``), then pinned by the service."""
+    with progress_bar("push", force=getattr(args, "progress", False), delay=0.5) as progress:
+        report = repo.pin_remote(args.ref, args.remote, via=args.via, model=args.model, name=args.pin_name,
+                                 wait=not args.no_wait, wait_timeout=args.wait, progress=progress)  # fmt: skip
+    if report.waited and not report.pinned:
+        args.exit_code = 1  # waited, and the version is not durable yet
+    return present.pin_report_json(report) if args.json else present.pin_report_text(report, typed(args))
+
+
+def cmd_pins(repo: Repo, args: argparse.Namespace) -> Any:
+    """``pins SERVICE``: the service's pins, newest first, with this repository's version of each."""
+    pins = repo.remote_pins(args.service, status=args.status)
+    if args.json:
+        return [dict(present.pin_json(p.pin), model=p.version.model if p.version else None) for p in pins]
+    if not pins:
+        return present.clean(f"{args.service} has no pins{' with status ' + ', '.join(args.status) if args.status else ''}.")
+    lines = []
+    for p in pins:
+        known = f"{p.version.model} {p.version.label}" if p.version else "(not in this repository)"
+        lines.append(present.clean(f"{p.pin.status:<8} {p.pin.cid}  {known}  {p.pin.created[:19]}  {p.pin.requestid}  {p.pin.name}"))
+    return "\n".join(lines)
+
+
 def cmd_push(repo: Repo, args: argparse.Namespace) -> Any:
-    with progress_bar("push") as progress:
+    if repo.remote(args.remote).kind == "pinning":
+        return cmd_push_pinned(repo, args)
+    if args.via:
+        raise NbversionError(f"--via is for pushing to a pinning service; {args.remote} is an IPFS node.")
+    with progress_bar("push", force=getattr(args, "progress", False), delay=0.5) as progress:
         report = repo.push(args.ref, args.remote, args.model, progress=progress)
     return present.push_json(report) if args.json else present.push_text(report)
 
 
+def cmd_push_and_announce(repo: Repo, args: argparse.Namespace) -> Any:
+    """``push`` and, with ``--announce TOPIC``, the pushed version announced on that pubsub topic
+    (if announcing fails, what the push did is printed before the error)."""
+    pushed = cmd_push(repo, args)
+    if not args.announce:
+        return pushed
+    try:
+        report = repo.announce(args.ref, args.announce, args.remote, args.model, via=args.via)
+    except NbversionError:
+        print(json.dumps(pushed, indent=2) if isinstance(pushed, dict) else pushed, flush=True)
+        raise
+    if isinstance(pushed, dict):
+        return dict(pushed, announced=present.announce_json(report))
+    return f"{pushed}\n{present.announce_text(report)}"
+
+
+def cmd_watch(repo: Repo, args: argparse.Namespace) -> Any:
+    """``watch TOPIC``: each version peers announce there, pulled and verified, printed as it comes."""
+    remote = args.remote
+    if remote is None:
+        known = [r for r in repo.remotes() if r.kind == "ipfs"]
+        if len(known) != 1:
+            names = ", ".join(r.name for r in known) or "none yet"
+            raise NbversionError(f"Which IPFS node should be watched? Name it with --from REMOTE (this repository's remotes: {names}).")
+        remote = known[0].name
+
+    def show(event: Any) -> None:
+        if not args.json:
+            print(present.watch_event_text(event), flush=True)
+
+    report = repo.watch(args.topic, remote, count=args.count, timeout=args.timeout, on_event=show,
+                        fetch_timeout=args.fetch_timeout)  # fmt: skip
+    return present.watch_json(report) if args.json else present.watch_text(report)
+
+
 def cmd_pull(repo: Repo, args: argparse.Namespace) -> Any:
-    with progress_bar("pull") as progress:
+    with progress_bar("pull", force=getattr(args, "progress", False), delay=0.5) as progress:
         report = repo.pull(args.cid, args.remote, progress=progress)
     if args.json:
         return present.pull_json(report)
@@ -236,7 +310,11 @@ def write_npz(path: Path, members: Mapping[str, str], tensors: Mapping[str, Any]
 
 def cmd_checkout(repo: Repo, args: argparse.Namespace) -> Any:
     """With ``-o FILE``: write the version's tensors to a file. Without: make it the model's current
-    version (its HEAD, the parent of its next commit) and say where the model now is."""
+    version (its HEAD, the parent of its next commit) and say where the model now is. With
+    ``--from REMOTE``, a CID that is not here is loaded from that remote (its tensors fetched only
+    as they are written out)."""
+    if args.remote:
+        repo.locate(args.ref, args.model, remote=args.remote)
     if args.output is None:
         return moved_head(repo, repo.checkout(args.ref, args.model))
     out = Path(output_file(args.output))
@@ -373,22 +451,55 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("remote", cmd_remote, "list, add or remove the IPFS nodes this repository pushes to and pulls from")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     p.set_defaults(action="list", json=False)
-    q = actions.add_parser("add", help="name an IPFS node's RPC API (http://HOST:5001 or /ip4/HOST/tcp/5001)")
+    q = actions.add_parser(
+        "add", help="name an IPFS node's RPC API (http://HOST:5001 or /ip4/HOST/tcp/5001), or a pinning service",
+        description="Name a remote. Credentials never go in the URL: they come from NBVERSION_IPFS_AUTH_<NAME> "
+        "(or NBVERSION_IPFS_AUTH) or from a private credentials file, $NBVERSION_CREDENTIALS or "
+        "~/.config/nbversion/credentials (chmod 600), holding `[NAME]` then `auth = Bearer TOKEN` (or `Basic B64`, "
+        "`USER:PASSWORD`) for a node, `token = TOKEN` for a pinning service.",
+    )  # fmt: skip
     q.add_argument("name")
     q.add_argument("url")
+    q.add_argument("--pinning-service", action="store_true",
+                   help="URL is an IPFS Pinning Service API endpoint (a pinning service, an IPFS Cluster)")  # fmt: skip
+    q.add_argument("--via", metavar="NODE", help="with --pinning-service: the IPFS node remote versions go through")
+    q.add_argument("-f", "--force", action="store_true", help="replace an existing remote of that name")
     q = actions.add_parser("remove", help="forget a remote (nothing on the node changes)")
     q.add_argument("name")
     q = actions.add_parser("list", help="list the remotes")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    p = add("pins", cmd_pins, "list a pinning service's pins (all statuses), with this repository's version of each", True)
+    p.add_argument("service", help="a pinning service remote's name, or its endpoint URL")
+    p.add_argument("--status", action="append", choices=["queued", "pinning", "pinned", "failed"],
+                   help="only pins with this status (repeatable)")  # fmt: skip
+
     p = add("push", cmd_push, "put a version and its history on an IPFS node, pinned (sends only what it lacks)", True)
     p.add_argument("ref", nargs="?", help="version to push: MODEL, a tag, a CID, MODEL~N... (default: HEAD)")
     p.add_argument("--to", dest="remote", required=True, metavar="REMOTE", help="a remote's name, or an RPC address")
     p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
+    p.add_argument("--via", metavar="NODE", help="to a pinning service: the IPFS node the blocks go to first "
+                   "(default: the service's own --via, else the only IPFS node remote)")  # fmt: skip
+    p.add_argument("--no-wait", action="store_true", help="to a pinning service: do not wait for the pin to complete")
+    p.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
+                   help="to a pinning service: how long to wait for the pin (default 300; exit status 1 if not pinned by then)")  # fmt: skip
+    p.add_argument("--pin-name", metavar="NAME", help="to a pinning service: the pin's name there (default: model and CID)")
+    p.add_argument("--announce", metavar="TOPIC", help="then announce the version on this pubsub topic of the node")
+    p.add_argument("--progress", action="store_true", help="draw the progress bar on stderr even when it is not a terminal")
+    p.set_defaults(func=cmd_push_and_announce)
+
+    p = add("watch", cmd_watch, "list the versions peers announce on a pubsub topic, each pulled and verified first", True)
+    p.add_argument("topic")
+    p.add_argument("--from", dest="remote", metavar="REMOTE", help="the node to watch through (default: the only remote)")
+    p.add_argument("--count", type=at_least_one, help="stop after N announcements")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this many seconds (default: at Ctrl-C)")
+    p.add_argument("--fetch-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long the node may take to fetch one announced version from its peers")  # fmt: skip
 
     p = add("pull", cmd_pull, "fetch a version by CID from an IPFS node, verify every block, keep it", True)
     p.add_argument("cid", help="the version's full CID (bafy...)")
     p.add_argument("--from", dest="remote", required=True, metavar="REMOTE", help="a remote's name, or an RPC address")
+    p.add_argument("--progress", action="store_true", help="draw the progress bar on stderr even when it is not a terminal")
 
     p = add("hash", cmd_hash, "print the CID `ipfs add --cid-version=1 --raw-leaves` gives each file")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -406,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref")
     p.add_argument("-o", "--output", help="FILE.npz or FILE.safetensors: write the tensors there, moving nothing")
     p.add_argument("--model")
+    p.add_argument("--from", dest="remote", metavar="REMOTE", help="load a CID that is not here from this remote")
 
     add("demo", cmd_demo, "commit, browse and restore a small model in ./.nbversion (a tour)")
     return parser
@@ -418,8 +530,8 @@ def open_repo(args: argparse.Namespace) -> Repo:
     created on disk here."""
     named = args.repo or os.environ.get("NBVERSION_DIR")
     repo = Repo(args.repo) if args.repo else Repo()
-    if repo.exists or args.command not in READERS:
-        return repo
+    if repo.exists or args.command not in READERS or getattr(args, "remote", None) and args.command == "checkout":
+        return repo  # (a checkout --from fetches a version, as a pull does: it may start a repository)
     if named:
         raise RepoNotFoundError(
             f"No nbversion repository at {repo.path}. Name a repository folder (or the project folder holding "

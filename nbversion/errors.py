@@ -120,3 +120,24 @@ class UnknownRemoteError(RemoteError, KeyError):
 
 class PullError(RemoteError):
     """What a remote holds under a CID is not a complete, valid version; nothing was published."""
+
+
+class BadArgumentError(NbversionError, ValueError):
+    """A request to the server extension has an argument it cannot take (a page size that is not a number)."""
+
+
+class PubsubUnavailableError(RemoteError):
+    """An IPFS node serves no pubsub (turned off, or not built in), so nothing can be announced or watched."""
+
+
+class CredentialsError(NbversionError, PermissionError):
+    """The credentials file cannot be used: open to other users, not one's own, or malformed."""
+
+
+class RemoteAuthError(RemoteError, PermissionError):
+    """A remote refused the credentials given (or wanted some and got none)."""
+
+
+class PinningError(RemoteError):
+    """A pinning service could not pin a version (its status is ``failed``), or answered otherwise
+    than the IPFS Pinning Service API says."""

@@ -20,7 +20,7 @@ import numpy as np
 import xxhash
 
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
-from .errors import NbversionError
+from .errors import NbversionError, UnknownRefError
 from .formats.tensors import as_tensor, max_abs_difference, same_bytes, tensor_bytes
 from .pool import workers
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
@@ -146,14 +146,18 @@ def checkout_model(
     optimizer: Any = None,
     move_head: bool = True,
     known: Optional[Fingerprints] = None,
+    remote: Optional[str] = None,
 ) -> CheckoutReport:
     """Load the version ``ref`` into the live model ``obj``, in place, all or nothing.
+
+    A CID that is not here is loaded from ``remote`` (default: the repository's remote when it
+    has one; see :mod:`nbversion.repo.fetch`), fetching only the tensors the model lacks.
 
     ``known``: the fingerprints of the last commit or checkout of this model; tensors that still
     match them and already hold the version's CID are neither read nor written.
     """
     adapter = require_adapter(obj, name)
-    version = ref if isinstance(ref, Version) and ref.cid is not None else repo.show(ref, name)
+    version = ref if isinstance(ref, Version) and ref.cid is not None else _locate(repo, ref, name, remote)
     entries = repo.manifest(version).by_name()
     weights = {n: e for n, e in entries.items() if not n.startswith(OPTIMIZER_PREFIX)}
     live = adapter.read(obj)
@@ -199,6 +203,17 @@ def checkout_model(
     return CheckoutReport(
         version, name, len(changed), len(targets) - len(changed), max_abs, plan.by_position, opt_plan is not None, prints
     )
+
+
+def _locate(repo: Repo, ref: Union[str, CID], name: str, remote: Optional[str]) -> Version:
+    """The version ``ref`` names, fetched from ``remote`` (else the repository's remote) if only there."""
+    try:
+        return repo.locate(ref, name, remote=remote)
+    except UnknownRefError:
+        fallback = None if remote else repo.default_remote()
+        if fallback is None:
+            raise
+        return repo.locate(ref, name, remote=fallback)
 
 
 def _still_matching(live: Mapping[str, np.ndarray], targets: Mapping[str, TensorEntry], known: Fingerprints) -> Fingerprints:

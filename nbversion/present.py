@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import html
 import json
+import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .formats.cid import CID
 from .live import CheckoutReport, CommitReport, ModelStatus
@@ -197,28 +198,46 @@ def version_line(v: Version, current: Optional[CID], metric: Optional[str]) -> s
 # -- histories -----------------------------------------------------------------------------------
 
 
+def with_remotes(fields: Dict[str, Any], states: Dict[str, List[Tuple[str, str]]]) -> Dict[str, Any]:
+    """A version's JSON ``fields`` with ``"remotes": [{"name": ..., "state": ...}]`` when a push
+    left it on a remote (the shape the panel's listing has)."""
+    on = states.get(fields["cid"])
+    return {**fields, "remotes": [{"name": n, "state": s} for n, s in on]} if on else fields
+
+
+def remote_states_text(states: Sequence[Tuple[str, str]]) -> str:
+    """Where a version is, as a history's remotes column shows it: ``lab: pinned, backup: pushed``."""
+    return clean(", ".join(f"{name}: {state}" for name, state in states))
+
+
 @dataclass
 class HistoryTable:
     """Versions as a table, one column per metric: text, HTML (``%history``) and a DataFrame (``-o``).
 
-    ``current`` is marked with ``*``; ``with_model`` adds a model column (the shell's ``log``)."""
+    ``current`` is marked with ``*``; ``with_model`` adds a model column (the shell's ``log``);
+    ``remotes`` (``Repo.remote_states()``) adds a column saying where pushes left each version
+    (``lab: pinned``), when any version shown is on a remote."""
 
     model: Optional[str]
     versions: List[Version]
     current: Optional[CID] = None
     with_model: bool = False
     metric_names: List[str] = field(default_factory=list)
+    remotes: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.metric_names:
             self.metric_names = sorted({m for v in self.versions for m in v.metrics})
+        self._on_remotes = any(str(v.cid) in self.remotes for v in self.versions)
 
     def header(self) -> List[str]:
-        return ["model"] * self.with_model + ["version", "cid", "time (UTC)", "message", "tags"] + self.metric_names
+        remote = ["remotes"] * self._on_remotes
+        return ["model"] * self.with_model + ["version", "cid", "time (UTC)", "message", "tags"] + remote + self.metric_names
 
     def cells(self, v: Version) -> List[str]:
         label = v.label if self.current is None else ("* " if v.cid == self.current else "  ") + v.label
-        return [v.model] * self.with_model + [label, v.short, when(v), v.message, ", ".join(v.tags)] + [
+        remote = [remote_states_text(self.remotes.get(str(v.cid), []))] * self._on_remotes
+        return [v.model] * self.with_model + [label, v.short, when(v), v.message, ", ".join(v.tags)] + remote + [
             number(v.metrics.get(m)) for m in self.metric_names
         ]
 
@@ -244,6 +263,8 @@ class HistoryTable:
                 "tags": ", ".join(v.tags), "parents": ", ".join(str(p) for p in v.parents),
                 "current": v.cid == self.current,
             }  # fmt: skip
+            if self._on_remotes:
+                row["remotes"] = remote_states_text(self.remotes.get(str(v.cid), []))
             row.update({(m if m not in row else f"metric:{m}"): x for m, x in v.metrics.items()})
             out.append(row)
         return out
@@ -254,16 +275,22 @@ class HistoryTable:
         return pd.DataFrame(self.rows())
 
 
-def history_json_text(repo: Optional["Repo"]) -> str:
+def history_json_text(repo: Optional["Repo"], limit: Optional[int] = None, offset: int = 0) -> str:
     """Every version of every model, newest first, with each model's HEAD, branches and the tags,
     as JSON text (what the panel reads; the REST route sends it as it is).
 
     Each version has the fields a listing shows (``Repo.log_json``: no manifest, software,
     architecture or context, which ``version_detail_json`` has), read from the index's summaries,
     so the list of 10,000 versions is put together without decoding one record.
+
+    With ``limit``, one page: the ``limit`` versions after the newest ``offset``, and ``next``,
+    the offset to ask for next (``null`` after the last page); the panel checks that every page
+    has the first one's ``fingerprint`` (else the history changed between them).
     """
+    paged = {} if limit is None else {"next": None}
     if repo is None or not repo.exists:
-        empty = {"protocol": PROTOCOL, "repo": str(repo.path) if repo else None, "models": {}, "tags": {}, "versions": []}
+        empty = {"protocol": PROTOCOL, "repo": str(repo.path) if repo else None, "models": {}, "tags": {}, **paged,
+                 "versions": []}  # fmt: skip
         return json.dumps(empty)
     fingerprint = repo.fingerprint()  # first: a change made while this is read shows at the next poll
     models: Dict[str, Any] = {}
@@ -281,7 +308,11 @@ def history_json_text(repo: Optional["Repo"]) -> str:
         "tags": {name: str(cid) for name, cid in repo.tags().items()},
         "fingerprint": fingerprint,
     }
-    return f'{json.dumps(rest)[:-1]}, "versions": [{",".join(repo.log_json())}]}}'
+    versions = repo.log_json(None, None if limit is None else limit + 1, offset)
+    if limit is not None:
+        rest["next"] = str(offset + limit) if len(versions) > limit else None
+        versions = versions[:limit]
+    return f'{json.dumps(rest)[:-1]}, "versions": [{",".join(versions)}]}}'
 
 
 def history_json(repo: Optional["Repo"]) -> Dict[str, Any]:
@@ -521,3 +552,134 @@ def pull_json(report: Any) -> Dict[str, Any]:
         "bytes_fetched": report.bytes_fetched, "blocks_local": report.blocks_local,
         "versions": [version_json(v) for v in report.versions],
     }  # fmt: skip
+
+
+class TransferProgress:
+    """A push's or pull's progress as a notebook shows it while it runs: :meth:`add` is the
+    transfer's byte-counting callback; :meth:`due` says when to draw (only once the transfer has
+    run ``delay`` seconds, so small ones show nothing, then at most every ``interval`` seconds);
+    :meth:`view` is what to draw (a line of text, and an HTML progress bar when ``total`` is known)."""
+
+    def __init__(self, verb: str, total: Optional[int] = None, delay: float = 0.5, interval: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.verb, self.total, self.delay, self.interval, self.clock = verb, total, delay, interval, clock
+        self.done = 0
+        self.started = clock()
+        self._drawn: Optional[float] = None
+
+    def add(self, n: int) -> None:
+        self.done += n
+
+    def due(self) -> bool:
+        """Whether to draw now (and, if so, noted as drawn)."""
+        now = self.clock()
+        if now - self.started < self.delay or (self._drawn is not None and now - self._drawn < self.interval):
+            return False
+        self._drawn = now
+        return True
+
+    @property
+    def drawn(self) -> bool:
+        return self._drawn is not None
+
+    def text(self, finished: bool = False) -> str:
+        elapsed = max(self.clock() - self.started, 1e-9)
+        of = f" of {size(self.total)}" if self.total else ""
+        state = "done" if finished else "…"
+        return clean(f"{self.verb}: {size(self.done)}{of} ({size(self.done / elapsed)}/s) {state}")
+
+    def view(self, finished: bool = False) -> Rendered:
+        line = html.escape(self.text(finished))
+        bar = ""
+        if self.total:
+            bar = f'<progress value="{min(self.done, self.total)}" max="{self.total}"></progress> '
+        elif not finished:
+            bar = "<progress></progress> "  # no total known: an indeterminate bar
+        return Rendered(self.text(finished), f'<div class="nbversion-progress">{bar}{line}</div>')
+
+
+# -- announcements (nbversion.repo.announce) ------------------------------------------------------
+
+
+def _peer(peer_id: str) -> str:
+    """A peer ID, short enough for a line: its last 8 characters (where IDs differ)."""
+    return f"…{peer_id[-8:]}" if len(peer_id) > 12 else (peer_id or "an unsigned sender")
+
+
+def announce_text(report: Any) -> str:
+    """Where an announcement went, and whether anyone was listening."""
+    v, n = report.version, len(report.peers)
+    said = f"Announced {v.model} {v.label} ({v.cid}) on topic {report.topic!r} through {report.remote}"
+    if n:
+        return clean(f"{said}: {n} peer{'s' if n != 1 else ''} of the node subscribed.")
+    return clean(
+        f"{said}, but no peer of the node is subscribed to that topic right now, so nobody received it "
+        "(pubsub keeps no history): announce again once a peer watches it."
+    )
+
+
+def announce_json(report: Any) -> Dict[str, Any]:
+    return {"remote": report.remote, "topic": report.topic, "cid": str(report.version.cid), "bytes": report.size,
+            "peers": list(report.peers)}  # fmt: skip
+
+
+def watch_event_text(event: Any) -> str:
+    """One announcement a watch handled: the version pulled and verified, or why it was refused."""
+    claim = event.announcement
+    if event.accepted:
+        v = event.version
+        metrics = "  ".join(f"{k}={number(x)}" for k, x in v.metrics.items())
+        how = "pulled and verified" if event.new else "already here"
+        return clean(f"{v.model} {v.label}  {v.cid}  {v.message}  {metrics}".rstrip() + f"  (from {_peer(claim.sender)}; {how})")
+    return clean(f"REFUSED {claim.cid} announced by {_peer(claim.sender)} as {claim.model}: {event.reason}.")
+
+
+def watch_text(report: Any) -> str:
+    """A watch's summary line: versions shown, announcements refused, messages skipped."""
+    n, refused = len(report.versions), len(report.refused)
+    parts = [f"{n} version{'s' if n != 1 else ''} verified", f"{refused} announcement{'s' if refused != 1 else ''} refused"]
+    if report.skipped:
+        parts.append(f"{report.skipped} message{'s' if report.skipped != 1 else ''} skipped (not an announcement)")
+    return clean(f"Watched topic {report.topic!r} on {report.remote} for {report.seconds:.1f} s: {', '.join(parts)}.")
+
+
+def watch_json(report: Any) -> Dict[str, Any]:
+    def event(e: Any) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"cid": str(e.announcement.cid), "from": e.announcement.sender, "accepted": e.accepted}
+        if e.accepted:
+            out.update(new=e.new, version=version_json(e.version))
+        else:
+            out.update(claimed_model=e.announcement.model, reason=e.reason)
+        return out
+
+    return {"remote": report.remote, "topic": report.topic, "seconds": round(report.seconds, 3), "skipped": report.skipped,
+            "events": [event(e) for e in report.events]}  # fmt: skip
+
+
+# --- pinning services ------------------------------------------------------------------------------
+
+
+def pin_report_text(report: Any, command: str = "nbversion") -> str:
+    """What a push to a pinning service did: the push to its node, then the pin request's status."""
+    pin, service = report.pin, report.service
+    asked = f"{service} already had a pin request for it" if report.reused else f"Asked {service} to pin it"
+    line = f"{asked} (request {pin.requestid}): {pin.status}"
+    if pin.status == "pinned":
+        line += "."
+    elif report.waited:
+        line += f"; not pinned yet, the service carries on. See `{command} pins {service}`."
+    else:
+        line += f" (not waited for). See `{command} pins {service}`."
+    return "\n".join([push_text(report.pushed), clean(line)])
+
+
+def pin_report_json(report: Any) -> Dict[str, Any]:
+    """:func:`pin_report_text` as JSON data."""
+    return {**push_json(report.pushed), "via": report.via, "service": report.service,
+            "pin": pin_json(report.pin), "reused": report.reused}  # fmt: skip
+
+
+def pin_json(pin: Any) -> Dict[str, Any]:
+    """A pinning service's pin request (its status, CID, name, origins) as JSON data."""
+    return {"requestid": pin.requestid, "status": pin.status, "cid": str(pin.cid), "name": pin.name,
+            "created": pin.created, "origins": list(pin.origins), "meta": dict(pin.meta)}  # fmt: skip

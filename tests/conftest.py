@@ -19,6 +19,14 @@ HERE = Path(__file__).parent
 JS = HERE / "js"
 
 
+@pytest.fixture(autouse=True)
+def no_user_credentials(tmp_path_factory, monkeypatch):
+    """No test reads the credentials file of the person running the suite."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    for name in ("NBVERSION_CREDENTIALS", "NBVERSION_IPFS_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> nbversion.Repo:
     with nbversion.Repo(tmp_path / ".nbversion") as r:

@@ -77,3 +77,124 @@ def ipfs_store(ipfs_api):
     store = IpfsStore(ipfs_api)
     yield store
     store.close()
+
+
+# --- a pinning service (the IPFS Pinning Service API) ---------------------------------------------
+
+PINNING_SERVICE_JS = Path(__file__).parent / "ipfs" / "pinning_service.js"
+PINNING_SERVICE_PACKAGE = Path(__file__).parent / "ipfs" / "node_modules" / "mock-ipfs-pinning-service"
+
+
+class PinningServiceProcess:
+    """The IPFS project's mock pinning service (npm ``mock-ipfs-pinning-service``, run by
+    tests/ipfs/pinning_service.js on 127.0.0.1): the API as specified, pins kept in memory, nothing
+    fetched or replicated; a pin's status stays ``queued`` unless its name starts ``pinned-``,
+    ``pinning-`` or ``failed-``. ``url``: its endpoint; ``token``: the access token it wants."""
+
+    def __init__(self, folder: Path, token: str) -> None:
+        import subprocess
+        import time
+
+        self.token = token
+        self.port = ipfs_test_node.free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "pinning-service.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(ipfs_test_node.NODE), str(PINNING_SERVICE_JS), str(self.port), token],
+                cwd=PINNING_SERVICE_JS.parent, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while "Pinning service ready" not in self.log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = self.log.read_text(errors="replace")[-2000:]
+                pytest.fail(f"The pinning service did not start:\n{log}", pytrace=False)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+
+
+def _install_pinning_service() -> None:
+    """The mock service comes with the test node's packages (tests/ipfs/package.json); a
+    node_modules installed before it was added is brought up to date with ``npm ci``."""
+    import os
+    import shutil
+    import subprocess
+
+    ipfs_test_node.install()
+    if PINNING_SERVICE_PACKAGE.is_dir():
+        return
+    from filelock import FileLock
+
+    with FileLock(str(PINNING_SERVICE_JS.parent / ".install.lock")):
+        if PINNING_SERVICE_PACKAGE.is_dir():
+            return
+        npm = shutil.which("npm")
+        done = subprocess.run(
+            [npm or "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PINNING_SERVICE_JS.parent,
+            capture_output=True, text=True, env={**os.environ, "NO_UPDATE_NOTIFIER": "1"},
+        )
+        if done.returncode != 0 or not PINNING_SERVICE_PACKAGE.is_dir():
+            why = done.stderr[-3000:]
+            pytest.fail(f"`npm ci` in tests/ipfs failed (exit {done.returncode}):\n{why}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def start_pinning_service(tmp_path_factory) -> Iterator[Callable[..., PinningServiceProcess]]:
+    """Start another pinning service, ``start(token="...")`` (all are stopped when the session ends)."""
+    _install_pinning_service()
+    services: List[PinningServiceProcess] = []
+
+    def start(token: str = "test-token-7f3a") -> PinningServiceProcess:
+        services.append(PinningServiceProcess(tmp_path_factory.mktemp("pinning-service"), token))
+        return services[-1]
+
+    yield start
+    for service in services:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def pinning_service(start_pinning_service) -> PinningServiceProcess:
+    """The session's pinning service on 127.0.0.1: ``pinning_service.url``, ``.token``."""
+    return start_pinning_service()
+
+
+# --- pubsub (tests/test_announce.py) ---------------------------------------------------------
+
+
+def swarm_connect(node: IpfsNode, peer: IpfsNode) -> None:
+    """Connect ``node`` to ``peer`` over loopback, through the client's lower-level request
+    (ipfshttpclient 0.7.0's ``swarm.connect`` splits the address into characters)."""
+    from nbversion.stores.kubo import rpc_client
+
+    client = rpc_client(node.api)
+    try:
+        client._client.request("/swarm/connect", (peer.swarm_addr,), decoder="json")
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def ipfs_node_without_pubsub(tmp_path_factory) -> Iterator[IpfsNode]:
+    """A fresh node started with ``Pubsub.Enabled`` false (stopped after the test)."""
+    plain = ipfs_test_node.loopback_config
+
+    def without_pubsub(*ports: int) -> dict:
+        return {**plain(*ports), "Pubsub": {"Enabled": False}}
+
+    ipfs_test_node.loopback_config = without_pubsub  # what start_node writes into the node's config
+    try:
+        node = _start(tmp_path_factory.mktemp("ipfs-node-no-pubsub"))
+    finally:
+        ipfs_test_node.loopback_config = plain
+    yield node
+    node.stop()

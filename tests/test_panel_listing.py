@@ -63,6 +63,23 @@ def branched(repo):
     return repo
 
 
+def test_a_page_of_the_listing_is_that_slice_of_the_whole_newest_first(branched):
+    repo = branched
+    whole = repo.log_json()
+    assert repo.log_json(None, 2) == whole[:2]
+    assert repo.log_json(None, 2, 2) == whole[2:4]
+    assert repo.log_json(None, 10, 4) == whole[4:] and repo.log_json(None, 10, 5) == []
+    assert repo.log_json("a", 2, 1) == repo.log_json("a")[1:3]
+    pages, offset = [], 0
+    while True:  # the pages the panel reads, each naming the next until the last
+        page = json.loads(present.history_json_text(repo, limit=2, offset=offset))
+        pages += page["versions"]
+        if page["next"] is None:
+            break
+        offset = int(page["next"])
+    assert pages == json.loads(present.history_json_text(repo))["versions"]
+
+
 def test_the_listing_from_the_index_equals_the_listing_from_the_records(branched):
     repo = branched
     listed = json.loads(present.history_json_text(repo))

@@ -21,8 +21,10 @@ import threading
 import numpy as np
 import pytest
 from conftest import run, run_cli
+from IPython.utils.capture import capture_output
 
 import nbversion
+from nbversion import present
 from nbversion.errors import (
     BlockNotFoundError,
     CorruptBlockError,
@@ -35,7 +37,8 @@ from nbversion.errors import (
     UnknownRemoteError,
 )
 from nbversion.formats import dagcbor
-from nbversion.formats.cid import CID
+from nbversion.formats.cid import CID, DAG_CBOR
+from nbversion.formats.records import Manifest, TensorEntry, Version
 from nbversion.repo.remotes import open_remote
 from nbversion.stores.kubo import IpfsStore, rpc_client
 
@@ -170,6 +173,28 @@ def test_a_version_another_client_put_on_the_node_pulls_and_loads(repo, second, 
     assert same(w, second.load("other"))
 
 
+def test_a_version_whose_files_another_tool_cut_otherwise_is_fetched_block_by_block_and_loads(second, ipfs_node):
+    """A pull reads each tensor file's bytes and keeps them when cutting them as nbversion does
+    (256 KiB leaves) gives the file's CID back. Files `ipfs add` cut into 512 KiB pieces do not:
+    their blocks are fetched as they are, each checked against its CID."""
+    w = layers(seed=505, n=2)
+    client = rpc_client(ipfs_node.api)
+    entries = []
+    for name in sorted(w):
+        cut = {"cid-version": 1, "raw-leaves": True, "chunker": "size-524288"}
+        added = client.add_bytes(w[name].tobytes(), opts=cut)
+        entries.append(TensorEntry(name, "float32", w[name].shape, w[name].nbytes, CID.parse(added)))
+    manifest = dagcbor.encode(Manifest(tuple(entries)).to_ipld())
+    record = dagcbor.encode(Version("cut", (), CID.hash(DAG_CBOR, manifest)).to_ipld())
+    root = CID.hash(DAG_CBOR, record)
+    with IpfsStore(ipfs_node.url).writer() as node:
+        node.put_many([(CID.hash(DAG_CBOR, manifest), manifest), (root, record)])
+    pulled = second.pull(str(root), ipfs_node.url)
+    assert pulled.versions[0].cid == root  # and each file as the other tool cut it: two 512 KiB leaves
+    assert all(len(dagcbor.block_links(e.data, second.store.get(e.data))) == 2 for e in entries)
+    assert same(w, second.load(str(root))) and second.fsck().ok
+
+
 def test_a_version_pushed_to_one_node_reaches_another_repository_through_a_second_node_over_bitswap(
     repo, second, ipfs_node, start_ipfs_node
 ):
@@ -275,7 +300,7 @@ def test_a_node_that_stalls_or_dies_mid_pull_leaves_the_repository_as_it_was_and
         try:
             with pytest.raises(
                 RemoteTimeoutError,
-                match=f"The IPFS node at {flaky.url} (stalled in the middle of|did not answer) /(block/get|dag/export)",
+                match=f"The IPFS node at {flaky.url} (stalled in the middle of|did not answer) /(block/get|dag/export|cat)",  # noqa: E501
             ):
                 second.pull(str(v.cid), flaky.url, progress=freeze_after_three, timeout=2, fetch_timeout=1)
         finally:
@@ -299,6 +324,44 @@ def test_a_node_that_stalls_or_dies_mid_pull_leaves_the_repository_as_it_was_and
     retry = second.pull(str(v.cid), ipfs_api)
     assert 6 <= kept < total.blocks
     assert retry.blocks_local == kept and retry.blocks_fetched == total.blocks - kept
+    assert same(w, second.load(str(v.cid)))
+
+
+@pytest.mark.slow
+def test_a_pull_that_breaks_off_inside_a_large_file_keeps_what_came_and_the_retry_fetches_only_the_rest(
+    repo, second, ipfs_api, start_ipfs_node
+):
+    """A 96 MiB tensor is one file of 384 leaves under three tree nodes of up to 174. The node dies
+    after 180 leaves were written here: those leaves are kept, and so is the tree node over the
+    first 174 (rebuilt here), so the retry finds them under the file's root and fetches only the
+    rest, nothing twice."""
+    w = {"big": np.random.default_rng(1212).standard_normal(24 << 20, dtype=np.float32)}
+    v = repo.commit(w, model="big", message="one large tensor")
+    flaky = start_ipfs_node()
+    try:
+        total = repo.push("big", flaky.url)
+        repo.push("big", ipfs_api)
+        before, got = state(second), []
+
+        def kill_inside_the_file(n: int) -> None:
+            got.append(n)
+            if len(got) == 2 + 180:  # the record, the manifest, then leaves
+                flaky.process.kill()
+                flaky.process.wait()
+
+        with pytest.raises(RemoteUnreachableError, match=f"{flaky.url}"):
+            second.pull(str(v.cid), flaky.url, progress=kill_inside_the_file)
+        assert state(second) == before
+    finally:
+        flaky.stop()
+    kept = len(got)
+    assert 2 + 180 < kept < total.blocks - 2  # what had come when the node died, and one tree node
+    file = repo.manifest(v).by_name()["big"].data
+    first, *rest = dagcbor.block_links(file, repo.store.get(file))
+    assert second.store.has(first) and not second.store.has(file) and not any(map(second.store.has, rest))
+    retry = second.pull(str(v.cid), ipfs_api)
+    assert retry.blocks_local == kept and retry.blocks_fetched == total.blocks - kept
+    assert retry.bytes_fetched + sum(got) == total.bytes_sent
     assert same(w, second.load(str(v.cid)))
 
 
@@ -363,7 +426,11 @@ def test_remote_push_and_pull_from_the_command_line(tmp_path, ipfs_api):
     assert cli(here, "remote", "list").split() == ["lab", ipfs_api]
     assert f"Pushed clf v1 ({v.cid}) to lab: sent 12 of 12 blocks" in cli(here, "push", "clf", "--to", "lab")
     assert "up to date" in cli(here, "push", "--to", "lab")
-    pulled = cli(there, "pull", str(v.cid), "--from", ipfs_api)
+    quiet = run_cli("--repo", str(here), "push", "clf", "--to", "lab")  # stderr is no terminal: no bar
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    shown = run_cli("--repo", str(there), "pull", str(v.cid), "--from", ipfs_api, "--progress")  # a bar, forced
+    assert shown.returncode == 0 and "pull: " in shown.stderr and "B/s]" in shown.stderr
+    pulled = shown.stdout
     assert f"Pulled {v.cid}: fetched 12 blocks" in pulled and f"Added clf v1  {v.cid}" in pulled
     with nbversion.Repo(there) as r:
         assert same(w, r.load("clf"))
@@ -422,8 +489,35 @@ def test_push_and_pull_from_a_notebook(ip, ipfs_api, tmp_path):
     magics = ip.magics_manager.registry["NbversionMagics"]
     magics.repo_dir = str(elsewhere / ".nbversion")
     magics.current.clear()
-    run(ip, f"%nbversion pull {pushed} --from {ipfs_api}")
+    html, was = ip.display_formatter.formatters["text/html"], ip.display_formatter.formatters["text/html"].enabled
+    html.enabled = True  # as in a notebook's kernel (a terminal shell shows text only)
+    try:
+        with capture_output() as shown:
+            run(ip, f"%nbversion pull {pushed} --from {ipfs_api} --progress")  # shown at once, updated in place
+    finally:
+        html.enabled = was
+    texts = [o.data["text/plain"] for o in shown.outputs]
+    assert texts[0].startswith("pull: ") and "<progress" in shown.outputs[0].data["text/html"]
+    assert texts[-1].startswith("pull: ") and texts[-1].endswith(" done") and f"Pulled {pushed}" in shown.stdout
     run(ip, "w = {'a': np.zeros(4, dtype='float32')}")
     run(ip, f"%checkout {pushed} w")
     assert np.array_equal(ip.user_ns["w"]["a"], np.arange(4, dtype="float32"))
     assert nbversion.Repo(elsewhere / ".nbversion").show(pushed).message == "first"
+
+
+def test_a_transfers_progress_shows_only_after_half_a_second_then_redraws_at_most_five_times_a_second():
+    now = [0.0]
+    shown = present.TransferProgress("pull", clock=lambda: now[0])
+    shown.add(3 << 20)
+    assert not shown.due() and not shown.drawn  # a quick pull shows nothing
+    now[0] = 0.6
+    assert shown.due() and not shown.due()  # drawn now; not again at once
+    now[0] = 0.7
+    assert not shown.due()
+    now[0] = 0.81
+    assert shown.due()
+    assert shown.text() == "pull: 3.0 MiB (3.7 MiB/s) …" and "<progress></progress>" in shown.view().html
+    assert shown.view(finished=True).text.endswith(" done") and "<progress" not in shown.view(finished=True).html
+    sized = present.TransferProgress("push", total=4 << 20, clock=lambda: now[0])
+    sized.add(1 << 20)
+    assert 'value="1048576" max="4194304"' in sized.view().html and "of 4.0 MiB" in sized.text()

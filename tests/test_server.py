@@ -99,9 +99,9 @@ async def test_repository_work_runs_off_the_servers_event_loop(jp_fetch, project
     release = threading.Event()
     real = present.history_json_text
 
-    def slow(repo):  # holds its request until another request has been served
+    def slow(repo, *page):  # holds its request until another request has been served
         assert release.wait(10), "no other request was served while this one worked"
-        return real(repo)
+        return real(repo, *page)
 
     monkeypatch.setattr(present, "history_json_text", slow)
     pending = asyncio.ensure_future(jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"}))
@@ -110,3 +110,27 @@ async def test_repository_work_runs_off_the_servers_event_loop(jp_fetch, project
     assert status.code == 200
     release.set()
     assert json.loads((await pending).body)["versions"]
+
+
+async def test_history_in_pages_newest_first_each_with_the_next_pages_cursor(jp_fetch, project, jp_root_dir):
+    repo = nbversion.Repo(jp_root_dir / "work" / ".nbversion")
+    v3 = repo.commit({"w": np.full(3, 2.0)}, model="clf", message="three")
+    repo.close()
+    whole = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb"})).body)
+    assert "next" not in whole  # no limit: the whole history, as before
+    first = json.loads((await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb", "limit": "2"})).body)
+    assert [v["cid"] for v in first["versions"]] == [str(v3.cid), whole["versions"][1]["cid"]]
+    assert first["next"] == "2" and first["fingerprint"] == whole["fingerprint"]
+    assert first["models"] == whole["models"] and first["tags"] == whole["tags"]
+    params = {"path": "work/a.ipynb", "limit": "2", "cursor": first["next"]}
+    second = json.loads((await jp_fetch("nbversion", "history", params=params)).body)
+    assert second["versions"] == whole["versions"][2:] and second["next"] is None
+    assert first["versions"] + second["versions"] == whole["versions"]
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "ten"}, {"limit": "5", "cursor": "-1"}])
+async def test_a_page_size_or_cursor_that_is_not_a_whole_number_is_a_bad_request(jp_fetch, project, query):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nbversion", "history", params={"path": "work/a.ipynb", **query})
+    assert err.value.code == 400
+    assert "must be a whole number" in json.loads(err.value.response.body)["error"]["message"]

@@ -120,22 +120,115 @@ export function layoutGraph<T extends ILayoutNode>(
   nodes: readonly T[]
 ): IGraphLayout<T> {
   const { ordered, index: present } = ordering(nodes);
-  const lanes: (string | null)[] = [];
-  const colors: number[] = [];
-  let nextColor = 0;
-  let width = 0;
-  const rows: IRow<T>[] = [];
-
-  const freeLane = (): number => {
-    const j = lanes.indexOf(null);
-    if (j !== -1) {
-      return j;
-    }
-    lanes.push(null);
-    return lanes.length - 1;
-  };
-
+  const builder = new RowBuilder<T>(cid => present.has(cid));
   for (const node of ordered) {
+    builder.add(node);
+  }
+  return builder.layout();
+}
+
+/**
+ * The layout of a list that grows at its old end (the history read page by page, newest first):
+ * each page costs the layout of its own rows, and the layout of the whole list, once its last
+ * page is in, is the one `layoutGraph` gives for it. While pages are missing, a line to a parent
+ * not read yet runs on to the bottom (the parent is further down). Anything the rows already laid
+ * out cannot take (a page that is not children-first after the rows before it, a parent that
+ * never came) is laid out again from the top, with `layoutGraph`.
+ */
+export class GrowingLayout<T extends ILayoutNode> {
+  /**
+   * The layout of `nodes`: grown from the last one when `nodes` extends the list given then
+   * (the same first and last nodes where that list ended), else made anew. `complete`: whether
+   * `nodes` is the whole list.
+   */
+  layoutOf(nodes: readonly T[], complete: boolean): IGraphLayout<T> {
+    const done = this._nodes;
+    const grows =
+      this._builder !== null &&
+      !this._complete &&
+      done.length > 0 &&
+      nodes.length >= done.length &&
+      nodes[0] === done[0] &&
+      nodes[done.length - 1] === done[done.length - 1];
+    if (!grows) {
+      this._reset();
+    }
+    return this._append(nodes.slice(grows ? done.length : 0), nodes, complete);
+  }
+
+  private _append(
+    page: readonly T[],
+    nodes: readonly T[],
+    complete: boolean
+  ): IGraphLayout<T> {
+    this._nodes = nodes;
+    this._complete = complete;
+    if (this._builder !== null && this._takes(page)) {
+      const builder = this._builder;
+      for (const node of page) {
+        builder.add(node);
+      }
+      if (!complete || builder.awaited().every(cid => this._index.has(cid))) {
+        return builder.layout();
+      }
+    }
+    this._builder = null; // laid out from the top, from now on
+    return layoutGraph(nodes);
+  }
+
+  /** Index the page's CIDs; whether its nodes come children-first after those before. */
+  private _takes(page: readonly T[]): boolean {
+    const index = this._index;
+    const first = index.size;
+    for (let i = 0; i < page.length; i++) {
+      if (index.has(page[i].cid)) {
+        return false; // a duplicate
+      }
+      index.set(page[i].cid, first + i);
+    }
+    for (let i = 0; i < page.length; i++) {
+      for (const p of page[i].parents) {
+        const j = index.get(p);
+        if (j !== undefined && j <= first + i) {
+          return false; // a parent above its child
+        }
+      }
+    }
+    return true;
+  }
+
+  private _reset(): void {
+    this._index = new Map();
+    this._complete = false;
+    this._builder = new RowBuilder<T>(
+      cid => !this._complete || this._index.has(cid)
+    );
+  }
+
+  private _nodes: readonly T[] = [];
+  private _index = new Map<string, number>();
+  private _complete = false;
+  private _builder: RowBuilder<T> | null = null;
+}
+
+/** Lays out rows one by one, newest first, keeping the lanes open between them. */
+class RowBuilder<T extends ILayoutNode> {
+  /** `present`: whether a parent is in the graph (a line is drawn to it). */
+  constructor(private readonly present: (cid: string) => boolean) {}
+
+  /** The CIDs the open lanes wait for (parents of rows laid out, not laid out themselves). */
+  awaited(): string[] {
+    return this.lanes.filter((cid): cid is string => cid !== null);
+  }
+
+  /** The rows so far (a new object; the rows array is shared and grows). */
+  layout(): IGraphLayout<T> {
+    return { rows: this.rows, width: this.width };
+  }
+
+  add(node: T): void {
+    const lanes = this.lanes;
+    const colors = this.colors;
     const incoming: number[] = [];
     const through: number[] = [];
     for (let j = 0; j < lanes.length; j++) {
@@ -149,8 +242,8 @@ export function layoutGraph<T extends ILayoutNode>(
     if (incoming.length > 0) {
       lane = incoming[0];
     } else {
-      lane = freeLane();
-      colors[lane] = nextColor++;
+      lane = this.freeLane();
+      colors[lane] = this.nextColor++;
     }
     const color = colors[lane];
 
@@ -166,7 +259,7 @@ export function layoutGraph<T extends ILayoutNode>(
       lanes[j] = null;
     }
 
-    const parents = presentParents(node.parents, present);
+    const parents = presentParents(node.parents, this.present);
     const parentLanes: number[] = [];
     if (parents.length > 0) {
       lanes[lane] = parents[0];
@@ -175,9 +268,9 @@ export function layoutGraph<T extends ILayoutNode>(
       for (const p of parents.slice(1)) {
         let j = lanes.indexOf(p);
         if (j === -1) {
-          j = freeLane();
+          j = this.freeLane();
           lanes[j] = p;
-          colors[j] = nextColor++;
+          colors[j] = this.nextColor++;
         }
         parentLanes.push(j);
       }
@@ -191,24 +284,38 @@ export function layoutGraph<T extends ILayoutNode>(
       bottom.push({ from: lane, to: j, color: colors[j] });
     }
 
-    width = Math.max(width, lanes.length, lane + 1);
+    this.width = Math.max(this.width, lanes.length, lane + 1);
     while (lanes.length > 0 && lanes[lanes.length - 1] === null) {
       lanes.pop();
     }
-    rows.push({ node, index: rows.length, lane, color, top, bottom });
+    this.rows.push({ node, index: this.rows.length, lane, color, top, bottom });
   }
-  return { rows, width };
+
+  private freeLane(): number {
+    const j = this.lanes.indexOf(null);
+    if (j !== -1) {
+      return j;
+    }
+    this.lanes.push(null);
+    return this.lanes.length - 1;
+  }
+
+  private lanes: (string | null)[] = [];
+  private colors: number[] = [];
+  private nextColor = 0;
+  private width = 0;
+  private rows: IRow<T>[] = [];
 }
 
 /** A node's parents that are in the graph, each once (most have one: no set is made for those). */
 function presentParents(
   parents: readonly string[],
-  present: ReadonlyMap<string, number>
+  present: (cid: string) => boolean
 ): string[] {
   if (parents.length === 1) {
-    return present.has(parents[0]) ? [parents[0]] : [];
+    return present(parents[0]) ? [parents[0]] : [];
   }
-  return [...new Set(parents)].filter(p => present.has(p));
+  return [...new Set(parents)].filter(p => present(p));
 }
 
 /** The CIDs from `head` back along first parents (head first), within `byCid`. */

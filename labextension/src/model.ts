@@ -22,6 +22,12 @@ import {
 } from './protocol';
 import type { IServerAPI } from './rest';
 
+/** The first page of the history: more rows than any panel shows at once. */
+export const FIRST_PAGE = 100;
+
+/** The pages read after the first, in the background. */
+export const NEXT_PAGE = 2000;
+
 /** A transient line shown above the details: the outcome of the last action. */
 export interface INotice {
   kind: 'info' | 'error';
@@ -56,6 +62,14 @@ export class VersionTreeModel implements IDisposable {
   /** Whether the panel waits for a history it does not have yet. */
   get loading(): boolean {
     return this._loading;
+  }
+
+  /**
+   * Whether the panel has the whole history: false before the first page, while the pages after
+   * it are read (the tree grows at its old end meanwhile), and after one of them failed.
+   */
+  get complete(): boolean {
+    return this._history !== null && this._complete;
   }
 
   /**
@@ -237,7 +251,9 @@ export class VersionTreeModel implements IDisposable {
     }
     const generation = this._generation;
     const epoch = this._historyEpoch;
-    const afresh = this._readAfresh || this._history === null;
+    // A history that lacks pages is read again whole (its fingerprint says nothing of them).
+    const afresh =
+      this._readAfresh || this._history === null || !this._complete;
     this._readAfresh = false;
     this._inflight = true;
     if (this._history === null && !this._loading) {
@@ -247,7 +263,11 @@ export class VersionTreeModel implements IDisposable {
     try {
       this._fetchStarted = Date.now();
       const since = afresh ? null : (this._history?.fingerprint ?? null);
-      const reply = await this._server.history(path, since);
+      const reply = await this._server.history(path, since, {
+        limit: FIRST_PAGE
+      });
+      const stale = () =>
+        generation !== this._generation || epoch !== this._historyEpoch;
       if (generation !== this._generation) {
         return;
       }
@@ -264,7 +284,23 @@ export class VersionTreeModel implements IDisposable {
         !isUnchanged(reply) &&
         (afresh || !sameHistory(this._history, reply))
       ) {
-        this._setHistory(reply);
+        // A first read shows the first page at once and grows as the rest comes; a new
+        // history replaces the one shown only once it is whole (no list that shrinks, then grows).
+        const shown = this._history === null;
+        if (shown) {
+          this._loading = false;
+          this._setHistory(reply, !reply.next);
+        }
+        const whole = await this._readRest(path, reply, shown, stale);
+        if (whole === 'stale') {
+          if (generation === this._generation) {
+            this._refreshAgain = true;
+          }
+          return;
+        }
+        if (!shown) {
+          this._setHistory(whole, true);
+        }
       } else if (hadError) {
         this._emit();
       }
@@ -292,6 +328,40 @@ export class VersionTreeModel implements IDisposable {
         this._schedulePoll();
       }
     }
+  }
+
+  /**
+   * Read the pages after `first`, each from the cursor the last one named; when `show`, append
+   * each to the tree shown as it comes. The whole history, or 'stale' when it changed between
+   * two pages (or the panel moved on): then it is read again from the start.
+   */
+  private async _readRest(
+    path: string,
+    first: IHistory,
+    show: boolean,
+    stale: () => boolean
+  ): Promise<IHistory | 'stale'> {
+    let versions = first.versions;
+    let next = first.next;
+    while (next) {
+      const page = await this._server.history(path, null, {
+        limit: NEXT_PAGE,
+        cursor: next
+      });
+      if (stale()) {
+        return 'stale';
+      }
+      if (isUnchanged(page) || page.fingerprint !== first.fingerprint) {
+        this._readAfresh = true;
+        return 'stale';
+      }
+      versions = versions.concat(page.versions);
+      next = page.next;
+      if (show) {
+        this._appendVersions(page.versions, !next);
+      }
+    }
+    return { ...first, versions, next: null };
   }
 
   /** Select a version and fetch its details (tensors included). */
@@ -441,8 +511,9 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
-  private _setHistory(history: IHistory): void {
+  private _setHistory(history: IHistory, complete: boolean): void {
     this._history = history;
+    this._complete = complete;
     this._historyLoads++;
     this._byCid = new Map(history.versions.map(v => [v.cid, v]));
     const names = this.modelNames;
@@ -456,9 +527,27 @@ export class VersionTreeModel implements IDisposable {
     this._emit();
   }
 
+  /** The next page of the history shown: its versions go at the tree's old end. */
+  private _appendVersions(versions: IVersion[], complete: boolean): void {
+    const history = this._history!;
+    this._history = { ...history, versions: history.versions.concat(versions) };
+    this._complete = complete;
+    this._byCid = new Map(this._byCid); // a new map: what is memoised on it is drawn again
+    for (const v of versions) {
+      this._byCid.set(v.cid, v);
+    }
+    const model = this._selectedModel;
+    const mine = versions.filter(v => v.model === model);
+    if (mine.length > 0) {
+      this._versionsOfModel = this._versionsOfModel.concat(mine);
+    }
+    this._emit();
+  }
+
   /** Forget the tree (not the selection); answers already on their way are dropped. */
   private _clearHistory(): void {
     this._history = null;
+    this._complete = true;
     this._versionsOfModel = [];
     this._byCid = new Map();
     this._historyEpoch++;
@@ -568,6 +657,7 @@ export class VersionTreeModel implements IDisposable {
   private _bridge: KernelBridge | null = null;
   private _notebook: NotebookPanel | null = null;
   private _history: IHistory | null = null;
+  private _complete = true;
   private _historyLoads = 0;
   private _historyEpoch = 0;
   private _readAfresh = false;
@@ -612,5 +702,6 @@ function sameHistory(a: IHistory | null, b: IHistory): boolean {
   if (a.fingerprint && b.fingerprint) {
     return a.fingerprint === b.fingerprint;
   }
-  return JSON.stringify(a) === JSON.stringify(b);
+  const content = (h: IHistory) => JSON.stringify({ ...h, next: undefined });
+  return content(a) === content(b);
 }

@@ -17,9 +17,9 @@ import { Details } from './components/details';
 import { GraphList, headsByCid } from './components/graph';
 import { emptyMessage, ErrorBanner, NoticeLine } from './components/messages';
 import { Toolbar } from './components/toolbar';
-import { layoutGraph } from './layout';
+import { GrowingLayout } from './layout';
 import { VersionTreeModel } from './model';
-import { ICidMap } from './protocol';
+import { ICidMap, IVersion } from './protocol';
 
 export { ROW_HEIGHT } from './components/graph';
 
@@ -84,7 +84,11 @@ export function VersionTreeView({
     history: model.history
   });
   return (
-    <div className="jp-nbversion" data-history-loads={model.historyLoads}>
+    <div
+      className="jp-nbversion"
+      data-history-loads={model.historyLoads}
+      data-history-complete={model.complete ? 'true' : 'false'}
+    >
       <Toolbar model={model} metric={metric} metrics={metrics} />
       {model.notebook && (
         <div className="jp-nbversion-path" title={model.history?.repo ?? ''}>
@@ -112,7 +116,13 @@ function VersionTree({
   metric: string | null;
 }): JSX.Element {
   const versions = model.versions;
-  const layout = React.useMemo(() => layoutGraph(versions), [versions]);
+  // While the history's pages come in, each costs the layout of its own rows.
+  const [growing] = React.useState(() => new GrowingLayout<IVersion>());
+  const complete = model.complete;
+  const layout = React.useMemo(
+    () => growing.layoutOf(versions, complete),
+    [versions, complete]
+  );
   const selectedModel = model.selectedModel;
   const current = model.currentOf(selectedModel);
   const info = selectedModel ? model.history?.models[selectedModel] : undefined;

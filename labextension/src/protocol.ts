@@ -3,6 +3,7 @@
  *
  * REST (Jupyter server extension, behind the server's auth and XSRF):
  *   GET nbversion/history?path=<notebook path>        -> IHistory
+ *   GET nbversion/history?path=...&limit=N[&cursor=C] -> IHistory, one page (`next` names the next)
  *   GET nbversion/version?path=<notebook path>&cid=<cid> -> IVersionDetails
  *   errors: HTTP 4xx/5xx with {"error": {"type", "message"}}
  *
@@ -39,6 +40,16 @@ export interface IVersion {
   framework: string;
   tags: string[];
   context?: { [key: string]: any };
+  /** Where the version is on remotes (absent: on none, or the server does not say). */
+  remotes?: IRemoteState[];
+}
+
+/** What a remote holds of a version: pushed to it, pinned there, queued to go, or failed. */
+export type RemoteStateName = 'pushed' | 'pinned' | 'queued' | 'failed';
+
+export interface IRemoteState {
+  name: string;
+  state: RemoteStateName | string;
 }
 
 export interface ITensorInfo {
@@ -67,6 +78,11 @@ export interface IHistory {
   versions: IVersion[];
   /** Changes whenever a version or ref does; sent back as `since` to skip unchanged answers. */
   fingerprint?: string;
+  /**
+   * In a page (asked for with `limit`): the `cursor` of the next page, or null after the last.
+   * Absent in the whole history.
+   */
+  next?: string | null;
 }
 
 /** The answer to `history?since=F` when nothing changed since fingerprint F. */

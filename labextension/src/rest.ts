@@ -74,15 +74,31 @@ function parseJSON(text: string): unknown {
  */
 export type HistoryReply = IHistory | IUnchanged;
 
-/** The notebook's history; with `since` (a fingerprint), maybe just "unchanged". */
+/** One page of the history: at most `limit` versions, from `cursor` (a page's `next`) on. */
+export interface IPage {
+  limit: number;
+  cursor?: string;
+}
+
+/**
+ * The notebook's history; with `since` (a fingerprint), maybe just "unchanged"; with `page`,
+ * one page of it (newest first), whose `next` asks for the following one.
+ */
 export function fetchHistory(
   path: string,
   since?: string | null,
+  page?: IPage,
   settings?: ServerConnection.ISettings
 ): Promise<HistoryReply> {
   const query: { [key: string]: string } = { path };
   if (since) {
     query.since = since;
+  }
+  if (page) {
+    query.limit = String(page.limit);
+    if (page.cursor) {
+      query.cursor = page.cursor;
+    }
   }
   return requestAPI<HistoryReply>('history', query, settings);
 }
@@ -98,12 +114,16 @@ export function fetchVersion(
 
 /** What the panel reads from the server (the state model takes a fake one in tests). */
 export interface IServerAPI {
-  history(path: string, since?: string | null): Promise<HistoryReply>;
+  history(
+    path: string,
+    since?: string | null,
+    page?: IPage
+  ): Promise<HistoryReply>;
   version(path: string, cid: string): Promise<IVersionDetails>;
 }
 
 /** The Jupyter server the page came from, with the page's settings. */
 export const serverAPI: IServerAPI = {
-  history: (path, since) => fetchHistory(path, since),
+  history: (path, since, page) => fetchHistory(path, since, page),
   version: (path, cid) => fetchVersion(path, cid)
 };

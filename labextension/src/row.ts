@@ -2,16 +2,53 @@
  * What one version row shows, and in which order: the label, the commit message, the chips
  * (branch heads, tags) and the chosen metric; the CID, which no one recognises at a glance, goes
  * in the row's tooltip (and the details pane). The version in the live model is marked by the
- * graph's ring and a bold label, not a chip, to leave the message room. Pure, unit-tested in Node.
+ * graph's ring and a bold label, not a chip, to leave the message room. A version that is on a
+ * remote (pushed, pinned, queued or failed to go) gets a small cloud badge whose tooltip names the
+ * remotes. Pure, unit-tested in Node.
  */
 import { formatNumber } from './format';
-import { IVersion } from './protocol';
+import { IRemoteState, IVersion } from './protocol';
 
 export type ChipKind = 'branch' | 'tag';
 
 export interface IChip {
   kind: ChipKind;
   text: string;
+}
+
+/** The cloud badge of a version on remotes: one per row, however many remotes. */
+export interface IRemoteBadge {
+  /**
+   * The state the badge is drawn in, the one that most needs the user's eye: 'failed', then
+   * 'queued', then 'pinned', then 'pushed' (another state a server sends is shown as it is).
+   */
+  state: string;
+  /** Every remote with its state, e.g. "On remotes: lab (pinned), backup (pushed)". */
+  title: string;
+}
+
+const STATE_ORDER = ['failed', 'queued', 'pinned', 'pushed'];
+
+/** One remote's state in words, e.g. "lab (pinned)". */
+export function remoteText(r: IRemoteState): string {
+  return `${r.name} (${r.state})`;
+}
+
+/** The badge for a version's remotes, or null when it is on none (or the server does not say). */
+export function remoteBadge(
+  remotes: readonly IRemoteState[] | undefined
+): IRemoteBadge | null {
+  if (!Array.isArray(remotes) || remotes.length === 0) {
+    return null;
+  }
+  const rank = (state: string) => {
+    const i = STATE_ORDER.indexOf(state);
+    return i < 0 ? STATE_ORDER.length : i;
+  };
+  const state = remotes
+    .map(r => String(r.state))
+    .reduce((a, b) => (rank(b) < rank(a) ? b : a));
+  return { state, title: `On remotes: ${remotes.map(remoteText).join(', ')}` };
 }
 
 export interface IRowParts {
@@ -22,9 +59,11 @@ export interface IRowParts {
   chips: IChip[];
   /** The chosen metric's value as the panel writes numbers, or null when the version has none. */
   metric: string | null;
+  /** The cloud badge, or null when the version is on no remote. */
+  remotes: IRemoteBadge | null;
   /**
    * The row's tooltip: label and full CID (and whether the live model is at it), then the whole
-   * message, then the metrics.
+   * message, then the metrics, then the remotes.
    */
   tooltip: string;
 }
@@ -43,12 +82,16 @@ export function rowParts(
     .map(([name, x]) => `${name}=${formatNumber(x)}`)
     .join(' ');
   const head = `${v.label} ${v.cid}${options.isCurrent ? ' (in the live model)' : ''}`;
-  const tooltip = [head, v.message, metrics].filter(line => line).join('\n');
+  const remotes = remoteBadge(v.remotes);
+  const tooltip = [head, v.message, metrics, remotes?.title]
+    .filter(line => line)
+    .join('\n');
   return {
     label: v.label,
     message: (v.message ?? '').replace(/\s+/g, ' ').trim(),
     chips,
     metric: typeof value === 'number' ? formatNumber(value) : null,
+    remotes,
     tooltip
   };
 }

@@ -12,7 +12,7 @@ import {
   IVersion,
   IVersionDetails
 } from '../src/protocol';
-import { HistoryReply, IServerAPI } from '../src/rest';
+import { HistoryReply, IPage, IServerAPI } from '../src/rest';
 
 /** The panel side of a comm the kernel opened; `receive` plays the kernel sending a message. */
 export class FakeComm {
@@ -167,22 +167,36 @@ export class FakeNotebook {
 }
 
 /**
- * The REST API, answering from `histories` by path (or `reply` when set). Records every call;
- * a request can be held (`hold`) and let go later, to play an answer on its way.
+ * The REST API, answering from `histories` by path (or `reply` when set), in pages as the server
+ * does when asked for one. Records every call (a page after the first with its `cursor`); a
+ * request can be held (`hold`) and let go later, to play an answer on its way.
  */
 export class FakeServer implements IServerAPI {
   histories = new Map<string, IHistory>();
   details = new Map<string, IVersionDetails>();
-  calls: { path: string; since: string | null }[] = [];
+  calls: { path: string; since: string | null; cursor?: string }[] = [];
+  /** Called before a page after the first is answered (to change the history meanwhile). */
+  beforePage: ((cursor: string) => void) | null = null;
   /** Answer the next history requests with this instead (an error to throw, or a reply). */
   reply: ((path: string, since: string | null) => HistoryReply) | null = null;
   private _held: (() => void)[] = [];
   private _holding = false;
 
-  async history(path: string, since?: string | null): Promise<HistoryReply> {
-    this.calls.push({ path, since: since ?? null });
+  async history(
+    path: string,
+    since?: string | null,
+    page?: IPage
+  ): Promise<HistoryReply> {
+    this.calls.push(
+      page?.cursor
+        ? { path, since: since ?? null, cursor: page.cursor }
+        : { path, since: since ?? null }
+    );
     if (this._holding) {
       await new Promise<void>(resolve => this._held.push(resolve));
+    }
+    if (page?.cursor) {
+      this.beforePage?.(page.cursor);
     }
     if (this.reply) {
       return this.reply(path, since ?? null);
@@ -194,7 +208,16 @@ export class FakeServer implements IServerAPI {
     if (since && since === history.fingerprint) {
       return { protocol: 1, unchanged: true, fingerprint: since };
     }
-    return structuredClone(history);
+    if (!page) {
+      return structuredClone(history);
+    }
+    const start = Number(page.cursor ?? '0');
+    const end = start + page.limit;
+    return structuredClone({
+      ...history,
+      versions: history.versions.slice(start, end),
+      next: end < history.versions.length ? String(end) : null
+    });
   }
 
   async version(path: string, cid: string): Promise<IVersionDetails> {

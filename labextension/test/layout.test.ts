@@ -6,6 +6,7 @@ import { test } from 'node:test';
 
 import {
   firstParentChain,
+  GrowingLayout,
   ILayoutNode,
   layoutGraph,
   lineageDepths,
@@ -253,4 +254,91 @@ test('without a live version on a branch head, the longest lineage is drawn whol
       ['long', ['a', 'b', 'c']]
     ]
   );
+});
+
+/** A DAG like a training history: a main line, side branches, merges; newest first. */
+function history(n: number, seed: number): ILayoutNode[] {
+  let x = seed;
+  const random = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const nodes: ILayoutNode[] = [];
+  const tips: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const parents: string[] = [];
+    if (tips.length > 0) {
+      const k = Math.floor(random() * tips.length);
+      parents.push(tips[k]);
+      if (random() < 0.1 && tips.length > 1) {
+        parents.push(tips[(k + 1) % tips.length]); // a merge
+      }
+      if (random() < 0.8) {
+        tips.splice(k, 1); // the line goes on; else it branches
+      }
+    }
+    tips.push(`n${i}`);
+    nodes.push(v(`n${i}`, ...parents));
+  }
+  return nodes.reverse();
+}
+
+/** `nodes` in pages of the given sizes (the last takes the rest), as the model appends them. */
+function grown(
+  nodes: ILayoutNode[],
+  sizes: number[]
+): { layouts: ReturnType<typeof layoutGraph>[]; prefixes: ILayoutNode[][] } {
+  const growing = new GrowingLayout<ILayoutNode>();
+  const layouts = [];
+  const prefixes = [];
+  let shown: ILayoutNode[] = [];
+  let at = 0;
+  for (let k = 0; k <= sizes.length; k++) {
+    const size = k < sizes.length ? sizes[k] : nodes.length - at;
+    shown = shown.concat(nodes.slice(at, at + size));
+    at += size;
+    layouts.push(growing.layoutOf(shown, k === sizes.length));
+    prefixes.push(shown);
+  }
+  return { layouts, prefixes };
+}
+
+test('a history laid out page by page ends as the whole history laid out at once', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const nodes = history(300, seed);
+    const { layouts } = grown(nodes, [20, 100, 7, 50]);
+    assert.deepEqual(layouts[layouts.length - 1], layoutGraph(nodes));
+    // grown, not laid out again: every layout holds the same (growing) rows
+    assert.ok(layouts.every(l => l.rows === layouts[0].rows));
+  }
+});
+
+test('while pages are missing, the rows shown are the first rows of the whole layout', () => {
+  const nodes = history(200, 7);
+  const whole = layoutGraph(nodes);
+  const { layouts, prefixes } = grown(nodes, [30, 60]);
+  for (let k = 0; k < layouts.length - 1; k++) {
+    assert.deepEqual(
+      layouts[k].rows.slice(0, prefixes[k].length),
+      whole.rows.slice(0, prefixes[k].length)
+    );
+  }
+});
+
+test('a parent that never comes, a duplicate, a page out of order: the whole is laid out again', () => {
+  const partial = [v('c', 'b'), v('b', 'gone'), v('x', 'c')]; // x: a child below its parent
+  for (const nodes of [
+    [v('c', 'b'), v('b', 'gone')],
+    [v('c', 'b'), v('b', 'a'), v('b', 'a'), v('a')],
+    partial
+  ]) {
+    const { layouts } = grown(nodes, [1]);
+    assert.deepEqual(layouts[layouts.length - 1], layoutGraph(nodes));
+  }
+});
+
+test('another list (another model) is laid out afresh', () => {
+  const growing = new GrowingLayout<ILayoutNode>();
+  const a = history(50, 1);
+  const b = history(40, 2).map(n => ({ ...n }));
+  growing.layoutOf(a.slice(0, 10), false);
+  assert.deepEqual(growing.layoutOf(b, true), layoutGraph(b));
+  assert.deepEqual(growing.layoutOf(a, true), layoutGraph(a));
 });

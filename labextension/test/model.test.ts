@@ -6,8 +6,8 @@ import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 
 import { KernelBridge, NO_COMM_MESSAGE } from '../src/bridge';
-import { VersionTreeModel } from '../src/model';
-import { IHistory } from '../src/protocol';
+import { FIRST_PAGE, NEXT_PAGE, VersionTreeModel } from '../src/model';
+import { IHistory, IVersion } from '../src/protocol';
 import { FakeNotebook, FakeServer, history, settle, version } from './fakes';
 
 const V1 = version('cid-1', 1, [], { metrics: { acc: 0.5 } });
@@ -352,4 +352,117 @@ test('pinning writes metadata.nbversion.pins[model], keeps what else is there, a
     model.notice?.text,
     "Pinned model to v1 in the notebook's metadata."
   );
+});
+
+/** `n` versions of one model in a line, newest first. */
+function line(n: number, prefix = 'c'): IVersion[] {
+  const out: IVersion[] = [];
+  for (let i = 1; i <= n; i++) {
+    out.push(version(`${prefix}${i}`, i, i > 1 ? [`${prefix}${i - 1}`] : []));
+  }
+  return out.reverse();
+}
+
+test('a long history shows its first page at once, then grows by the pages after it', async () => {
+  const long = history('f1', line(FIRST_PAGE + NEXT_PAGE + 400));
+  const seen: { versions: number; complete: boolean }[] = [];
+  const server = new FakeServer();
+  server.histories.set('train.ipynb', long);
+  server.beforePage = () =>
+    seen.push({ versions: model.versions.length, complete: model.complete });
+  const model = new VersionTreeModel({
+    bridgeFor: nb => new KernelBridge(nb),
+    server
+  });
+  models.push(model);
+  model.pollInterval = 0;
+  model.setNotebook(new FakeNotebook().panel);
+  model.active = true;
+  await settle();
+  assert.deepEqual(seen, [
+    { versions: FIRST_PAGE, complete: false }, // painted before the second page was asked for
+    { versions: FIRST_PAGE + NEXT_PAGE, complete: false }
+  ]);
+  assert.deepEqual(
+    server.calls.map(c => c.cursor),
+    [undefined, String(FIRST_PAGE), String(FIRST_PAGE + NEXT_PAGE)]
+  );
+  assert.equal(model.complete, true);
+  assert.deepEqual(
+    model.versions.map(v => v.cid),
+    long.versions.map(v => v.cid)
+  );
+  assert.equal(model.byCid.get('c1')?.label, 'v1');
+  assert.equal(model.historyLoads, 1, 'one tree, grown');
+  // Polling after it is whole costs a few bytes again.
+  await model.refresh();
+  assert.deepEqual(last(server.calls), { path: 'train.ipynb', since: 'f1' });
+});
+
+test('a history that changes between two pages is read again from its start', async () => {
+  const { model, server } = await panelFor(history('f1', [V1]));
+  const first = history('f2', line(FIRST_PAGE + 10));
+  const second = history('f3', line(FIRST_PAGE + 20, 'd'));
+  server.histories.set('train.ipynb', first);
+  server.beforePage = cursor => {
+    server.beforePage = null;
+    server.histories.set('train.ipynb', second); // a commit lands between the pages
+  };
+  await model.refresh();
+  await settle();
+  assert.equal(model.history?.fingerprint, 'f3');
+  assert.equal(model.complete, true);
+  assert.deepEqual(
+    model.versions.map(v => v.cid),
+    second.versions.map(v => v.cid)
+  );
+});
+
+test('a new history replaces the tree shown only once it is whole', async () => {
+  const { model, server } = await panelFor(history('f1', [V2, V1]));
+  const shown: (string | undefined)[] = [];
+  server.histories.set('train.ipynb', history('f2', line(FIRST_PAGE + 5)));
+  server.beforePage = () => shown.push(model.history?.fingerprint);
+  await model.refresh();
+  assert.deepEqual(
+    shown,
+    ['f1'],
+    'the old tree, whole, while the new one is read'
+  );
+  assert.equal(model.history?.fingerprint, 'f2');
+  assert.equal(model.versions.length, FIRST_PAGE + 5);
+  assert.equal(model.historyLoads, 2);
+});
+
+test('a page that fails leaves the part read, says so, and the next read starts over', async () => {
+  const long = history('f1', line(FIRST_PAGE + 5));
+  const server = new FakeServer();
+  server.histories.set('train.ipynb', long);
+  server.beforePage = () => {
+    throw new Error('The Jupyter server went away.');
+  };
+  const model = new VersionTreeModel({
+    bridgeFor: nb => new KernelBridge(nb),
+    server
+  });
+  models.push(model);
+  model.pollInterval = 0;
+  model.setNotebook(new FakeNotebook().panel);
+  model.active = true;
+  await settle();
+  assert.equal(model.versions.length, FIRST_PAGE);
+  assert.equal(model.complete, false);
+  assert.equal(model.error?.message, 'The Jupyter server went away.');
+  server.beforePage = null;
+  await model.refresh();
+  assert.deepEqual(
+    server.calls.slice(-2).map(c => [c.since, c.cursor]),
+    [
+      [null, undefined], // not "since f1": the fingerprint does not cover the missing pages
+      [null, String(FIRST_PAGE)]
+    ]
+  );
+  assert.equal(model.complete, true);
+  assert.equal(model.error, null);
+  assert.equal(model.versions.length, FIRST_PAGE + 5);
 });

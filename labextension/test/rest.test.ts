@@ -52,7 +52,7 @@ async function rejection(promise: Promise<unknown>): Promise<NbversionError> {
 
 test('the history is a GET of nbversion/history under the base URL, with the notebook path', async () => {
   const { settings, urls, methods } = fakeServer(() => json(history('f1', [])));
-  await fetchHistory('sub dir/train.ipynb', null, settings);
+  await fetchHistory('sub dir/train.ipynb', null, undefined, settings);
   assert.deepEqual(methods, ['GET']);
   assert.equal(urls[0].pathname, '/lab-base/nbversion/history');
   assert.equal(urls[0].searchParams.get('path'), 'sub dir/train.ipynb');
@@ -63,14 +63,29 @@ test('the fingerprint the panel has is sent as since', async () => {
   const { settings, urls } = fakeServer(() =>
     json({ protocol: 1, unchanged: true, fingerprint: 'f1' })
   );
-  await fetchHistory('train.ipynb', 'f1', settings);
+  await fetchHistory('train.ipynb', 'f1', undefined, settings);
   assert.equal(urls[0].searchParams.get('since'), 'f1');
+});
+
+test('a page is asked for with its size and the cursor the last page named', async () => {
+  const { settings, urls } = fakeServer(() => json(history('f1', [])));
+  await fetchHistory('train.ipynb', null, { limit: 100 }, settings);
+  assert.equal(urls[0].searchParams.get('limit'), '100');
+  assert.equal(urls[0].searchParams.has('cursor'), false);
+  await fetchHistory(
+    'train.ipynb',
+    null,
+    { limit: 500, cursor: '100' },
+    settings
+  );
+  assert.equal(urls[1].searchParams.get('limit'), '500');
+  assert.equal(urls[1].searchParams.get('cursor'), '100');
 });
 
 test('a full history comes back parsed', async () => {
   const sent = history('f2', [version('b', 2, ['a']), version('a', 1)]);
   const { settings } = fakeServer(() => json(sent));
-  const reply = await fetchHistory('train.ipynb', 'f1', settings);
+  const reply = await fetchHistory('train.ipynb', 'f1', undefined, settings);
   assert.equal(isUnchanged(reply), false);
   assert.deepEqual(reply, sent);
 });
@@ -82,7 +97,7 @@ test("the server's unchanged answer is recognised from its parsed body, however 
     '{\n  "fingerprint": "f1",\n  "unchanged": true,\n  "protocol": 1\n}'
   ]) {
     const { settings } = fakeServer(() => new Response(text, { status: 200 }));
-    const reply = await fetchHistory('train.ipynb', 'f1', settings);
+    const reply = await fetchHistory('train.ipynb', 'f1', undefined, settings);
     assert.equal(isUnchanged(reply), true, text);
     assert.equal(reply.fingerprint, 'f1');
   }
@@ -93,7 +108,7 @@ test('a history whose text merely contains "unchanged": true is not taken for un
     version('a', 1, [], { message: 'weights "unchanged": true, on purpose' })
   ]);
   const { settings } = fakeServer(() => json(sent));
-  const reply = await fetchHistory('train.ipynb', 'f1', settings);
+  const reply = await fetchHistory('train.ipynb', 'f1', undefined, settings);
   assert.equal(isUnchanged(reply), false);
   assert.equal((reply as typeof sent).versions.length, 1);
 });
@@ -126,7 +141,9 @@ test('a server error with an error body keeps its message whatever the status', 
       'Internal Server Error'
     )
   );
-  const error = await rejection(fetchHistory('train.ipynb', null, settings));
+  const error = await rejection(
+    fetchHistory('train.ipynb', null, undefined, settings)
+  );
   assert.equal(error.type, 'CorruptStore');
   assert.equal(error.message, 'Block bafy… is damaged.');
 });
@@ -139,7 +156,9 @@ test('a 404 that is not JSON means the server extension is not enabled, and says
         statusText: 'Not Found'
       })
   );
-  const error = await rejection(fetchHistory('train.ipynb', null, settings));
+  const error = await rejection(
+    fetchHistory('train.ipynb', null, undefined, settings)
+  );
   assert.equal(error.type, 'Error');
   assert.equal(
     error.message,
@@ -168,7 +187,9 @@ test('a server that cannot be reached is a NetworkError', async () => {
   const { settings } = fakeServer(() => {
     throw new TypeError('fetch failed');
   });
-  const error = await rejection(fetchHistory('train.ipynb', null, settings));
+  const error = await rejection(
+    fetchHistory('train.ipynb', null, undefined, settings)
+  );
   assert.equal(error.type, 'NetworkError');
   assert.match(
     error.message,

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { rowParts } from '../src/row';
+import { remoteBadge, rowParts } from '../src/row';
 import { version } from './fakes';
 
 const CID = 'bafyreiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354';
@@ -55,4 +55,42 @@ test('a version without the chosen metric shows none, and an empty message no li
   const parts = rowParts(v, { metric: 'acc', isCurrent: false, branches: [] });
   assert.equal(parts.metric, null);
   assert.equal(parts.tooltip, `v2 ${CID}\nloss=0.1`);
+});
+
+test('a version on remotes gets one cloud badge naming each remote and its state', () => {
+  const v = version(CID, 2, [], {
+    message: 'pushed',
+    remotes: [
+      { name: 'lab', state: 'pinned' },
+      { name: 'backup', state: 'pushed' }
+    ]
+  });
+  const parts = rowParts(v, { metric: null, isCurrent: false, branches: [] });
+  assert.deepEqual(parts.remotes, {
+    state: 'pinned',
+    title: 'On remotes: lab (pinned), backup (pushed)'
+  });
+  assert.equal(
+    parts.tooltip,
+    `v2 ${CID}\npushed\nOn remotes: lab (pinned), backup (pushed)`
+  );
+});
+
+test('the badge takes the state that most needs attention: failed, then queued, pinned, pushed', () => {
+  const state = (...states: string[]) =>
+    remoteBadge(states.map((s, i) => ({ name: `r${i}`, state: s })))?.state;
+  assert.equal(state('pushed'), 'pushed');
+  assert.equal(state('pushed', 'pinned'), 'pinned');
+  assert.equal(state('pinned', 'queued', 'pushed'), 'queued');
+  assert.equal(state('queued', 'failed', 'pinned'), 'failed');
+});
+
+test('a version on no remote, or from a server that does not say, has no badge', () => {
+  for (const remotes of [undefined, []]) {
+    const v = version(CID, 1, [], { message: 'local', remotes });
+    const parts = rowParts(v, { metric: null, isCurrent: false, branches: [] });
+    assert.equal(parts.remotes, null);
+    assert.equal(parts.tooltip, `v1 ${CID}\nlocal`);
+  }
+  assert.equal(remoteBadge(undefined), null);
 });

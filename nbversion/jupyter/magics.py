@@ -219,15 +219,25 @@ class NbversionMagics(Magics):
     @argument("ref", help="CID or prefix, tag, MODEL~N, vN, a branch, HEAD")
     @argument("model", nargs="?", help="variable holding the model (default: the only model in the namespace)")
     @argument("--with-optimizer", nargs="?", const=True, default=None, metavar="VAR", help="restore optimizer state too")
+    @argument("--from", dest="remote", metavar="REMOTE",
+              help="load a CID that is not here from this remote (default: the repository's only remote)")  # fmt: skip
     @line_magic
     def checkout(self, line: str) -> None:
-        """Load a version into the live model, in place; refuses (changing nothing) if it does not fit."""
+        """Load a version into the live model, in place; refuses (changing nothing) if it does not fit.
+        A CID that is only on a remote is loaded from it, fetching just the tensors the model lacks."""
         args = _parse(self.checkout, line)
         name, model = self._model(args.model, f"%checkout {args.ref} MODEL")
         optimizer: Any = args.with_optimizer
         if isinstance(optimizer, str):
             optimizer = self.shell.user_ns.get(optimizer) or optimizer
-        report = self._run(lambda: self.session.checkout(args.ref, name, model, optimizer=optimizer))
+
+        def load(progress: Callable[[int], None]) -> Any:  # what comes from a remote shows its progress
+            with self.repo.fetch_progress(progress):
+                if args.remote:  # the version's record now; its tensors as the checkout reads them
+                    self.repo.locate(args.ref, name, remote=args.remote)
+                return self.session.checkout(args.ref, name, model, optimizer=optimizer)
+
+        report = self._transfer("fetch", load)
         print(present.checkout_text(report))
 
     # -- %history / %nbv_history ---------------------------------------------------------------
@@ -280,7 +290,8 @@ class NbversionMagics(Magics):
             versions = self._run(lambda: self.repo.history(name)) if name in self.repo.models() else []
         if current is None and versions:
             current = self._run(lambda: self.repo.head(name)[1])
-        table = present.HistoryTable(name, versions[: args.n] if args.n else versions, current)
+        shown = versions[: args.n] if args.n else versions
+        table = present.HistoryTable(name, shown, current, remotes=self._run(lambda: self.repo.remote_states()))
         if args.output or args.csv:
             frame = table.to_dataframe()
             if args.output:
@@ -359,27 +370,62 @@ class NbversionMagics(Magics):
 
 
     def _push(self, rest: str) -> None:
-        """%nbversion push [REF] --to REMOTE: the version (default: where the only tracked model is)
-        and its history onto an IPFS node, pinned there."""
+        """%nbversion push [REF] --to REMOTE [--via NODE] [--no-wait] [--progress]: the version (default: where the
+        only tracked model is) and its history onto an IPFS node, pinned there (or, for a pinning
+        service, onto its node, then pinned by the service)."""
         parser = MagicArgumentParser(prog="%nbversion push", add_help=False)
         parser.add_argument("ref", nargs="?")
         parser.add_argument("--to", dest="remote", required=True)
+        parser.add_argument("--progress", action="store_true")
+        parser.add_argument("--via", help="for a pinning service: the IPFS node the blocks go to")
+        parser.add_argument("--no-wait", action="store_true", help="for a pinning service: ask, do not wait for the pin")
         args = parser.parse_args(shlex.split(rest))
         ref, model = args.ref, None
         if ref is None and len(self.current) == 1:
             (model, at), = self.current.items()
             ref = str(at)
-        report = self._run(lambda: self.repo.push(ref, args.remote, model))
+        if self.repo.remote(args.remote).kind == "pinning":  # through its node, then pinned by the service
+            pinned = self._transfer("push", lambda progress: self.repo.pin_remote(
+                ref, args.remote, via=args.via, model=model, wait=not args.no_wait, progress=progress),
+                args.progress)  # fmt: skip
+            print(present.pin_report_text(pinned, "!nbversion"))
+            return
+        report = self._transfer("push", lambda progress: self.repo.push(ref, args.remote, model, progress=progress),
+                                args.progress)  # fmt: skip
         print(present.push_text(report))
 
     def _pull(self, rest: str) -> None:
-        """%nbversion pull CID --from REMOTE: fetch a version from an IPFS node, verified, and keep it."""
+        """%nbversion pull CID --from REMOTE [--progress]: fetch a version from an IPFS node, verified, and keep it."""
         parser = MagicArgumentParser(prog="%nbversion pull", add_help=False)
         parser.add_argument("cid")
         parser.add_argument("--from", dest="remote", required=True)
+        parser.add_argument("--progress", action="store_true")
         args = parser.parse_args(shlex.split(rest))
-        report = self._run(lambda: self.repo.pull(args.cid, args.remote))
+        report = self._transfer("pull", lambda progress: self.repo.pull(args.cid, args.remote, progress=progress),
+                                args.progress)  # fmt: skip
         print(present.pull_text(report))
+
+    def _transfer(self, verb: str, run: Callable[[Callable[[int], None]], Any], at_once: bool = False) -> Any:
+        """``run(progress)`` with a progress display that updates in place. It appears once the
+        transfer has taken half a second (a push or pull of a few MiB shows none), or at once
+        with ``--progress``."""
+        shown = present.TransferProgress(verb, delay=0.0 if at_once else 0.5)
+        handle: Any = None
+
+        def progress(n: int) -> None:
+            nonlocal handle
+            shown.add(n)
+            if shown.due():
+                if handle is None:
+                    handle = display(shown.view(), display_id=True)
+                else:
+                    handle.update(shown.view())
+
+        try:
+            return self._run(lambda: run(progress))
+        finally:
+            if handle is not None:
+                handle.update(shown.view(finished=True))
 
 
 def load_ipython_extension(ipython: Any) -> None:

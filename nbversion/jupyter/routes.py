@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -30,6 +30,7 @@ from tornado.ioloop import IOLoop
 
 from .. import present
 from ..errors import (
+    BadArgumentError,
     CorruptBlockError,
     FormatError,
     InvalidCIDError,
@@ -101,17 +102,32 @@ def _error_json(exc: BaseException) -> Dict[str, Any]:
 
 
 class HistoryHandler(NbversionHandler):
+    """``GET history?path=P``: the whole history (``present.history_json_text``); with ``since=F``,
+    maybe just "unchanged"; with ``limit=N`` (and ``cursor=C``, a page's ``next``), one page of it,
+    newest first: the panel paints the first page, then reads the rest."""
+
     @tornado.web.authenticated
     async def get(self) -> None:
         def produce() -> Any:
             path = self.get_query_argument("path", "")
             since = self.get_query_argument("since", None)
+            limit = _whole_number(self.get_query_argument("limit", None), "limit", smallest=1)
+            offset = _whole_number(self.get_query_argument("cursor", None), "cursor", smallest=0) or 0
             with self.repo_for(path) as repo:
                 if since is not None and repo.exists and since == repo.fingerprint():
                     return present.unchanged_json(since)  # polling is cheap
-                return JSONText(present.history_json_text(repo))
+                return JSONText(present.history_json_text(repo, limit, offset))
 
         await self.answer(produce)
+
+
+def _whole_number(text: Optional[str], name: str, smallest: int) -> Optional[int]:
+    """A query argument that is a whole number (``limit``, or the ``cursor`` a page gave), or None."""
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < smallest:
+        raise BadArgumentError(f"The {name!r} argument must be a whole number of at least {smallest}, not {text!r}.")
+    return int(text)
 
 
 class VersionHandler(NbversionHandler):

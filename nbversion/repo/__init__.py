@@ -16,9 +16,14 @@ module             verbs
 ``log``            history, log, log_json
 ``diff``           diff
 ``transfer``       export_car, import_car
-``remotes``        remotes, remote_add, remote_remove
+``remotes``        remotes, remote, remote_add, remote_remove
+``pinning``        pin_remote, remote_pins (a pinning service, an IPFS Cluster)
 ``push``           push (to an IPFS node)
 ``pull``           pull (from an IPFS node)
+``fetch``          locate, default_remote, fetch_progress, pull (a version only on a remote, its
+                   content fetched as read; ``pull.pull``, then marking what it made whole)
+``remote_state``   remote_states (where pushes left versions; ``push`` records it)
+``announce``       announce, watch (versions on an IPFS node's pubsub topic)
 ``maintenance``    fsck, gc
 ``files``          cat (and file_cid, tensor_cid)
 ``dag``            version_blocks
@@ -50,18 +55,20 @@ __all__ = [
 class Repo:
     """A repository of versions. ``Repo()`` finds or (on first commit) creates ``./.nbversion``."""
 
+    from .announce import announce, watch
     from .checkout import checkout
     from .commit import commit
     from .dag import version_blocks
     from .diff import diff
+    from .fetch import default_remote, fetch_progress, locate, pull  # pull.pull, marking what it made whole
     from .files import cat
     from .log import history, log, log_json
     from .maintenance import fsck, gc
-    from .pull import pull
-    from .push import push
+    from .remote_state import push, remote_states  # push.push, recording where it left the version
     from .read import load, manifest, read_tensors, show, version
     from .refs import branches, fingerprint, head, models, resolve, tags
-    from .remotes import remote_add, remote_remove, remotes
+    from .pinning import pin_remote, remote_pins
+    from .remotes import remote, remote_add, remote_remove, remotes
     from .tag import tag, untag
     from .transfer import export_car, import_car
 
@@ -71,16 +78,21 @@ class Repo:
         *,
         verify: Optional[str] = None,
         store: Union[BlockStore, str] = DEFAULT,
+        remote: Optional[str] = None,
     ) -> None:
         """``path``: the repository directory, or a project folder holding a ``.nbversion`` one
         (default: :func:`find_repo_dir`). ``verify``: how the embedded store checks reads
         ('checksum' or 'sha256'). ``store``: a block store, or the name of a registered back-end
-        to keep blocks in (the index and refs stay under ``path``)."""
+        to keep blocks in (the index and refs stay under ``path``). ``remote``: a remote's name or
+        an RPC address that versions not here are loaded from, fetching only what is read
+        (:mod:`.fetch`; default: none, and a CID not here is unknown)."""
         self.path = repo_dir(path) if path is not None else find_repo_dir()
         self.index = Index(self.path, blocks=lambda cid: self.store.get(cid))
         self._store_name = store if isinstance(store, str) else None
         self._store: Optional[BlockStore] = None if isinstance(store, str) else store
         self._verify = verify
+        self.loads_from = remote.strip() if remote and remote.strip() else None  # (Repo.remote is a verb)
+        self._source: Any = None  # the fetch.RemoteSource content is fetched through, once used
 
     def __repr__(self) -> str:
         return f"Repo('{self.path}')"
@@ -102,6 +114,9 @@ class Repo:
     def close(self) -> None:
         """Release the index and the block store (a closed Repo reopens them on next use)."""
         self.index.close()
+        if self._source is not None:
+            self._source.close()
+            self._source = None
         if self._store is not None:
             self._store.close()
             if self._store_name is not None:

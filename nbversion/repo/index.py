@@ -42,7 +42,7 @@ from ..stores.sqlite import connect, transaction
 #: Reads a block from the block store, verified (``BlockStore.get``).
 GetBlock = Callable[[CID], bytes]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: remote_state and partial_versions (made by _SCHEMA on open)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     cid TEXT PRIMARY KEY,
@@ -58,6 +58,16 @@ CREATE TABLE IF NOT EXISTS refs (
     name TEXT NOT NULL,
     target TEXT NOT NULL,    -- a version CID, or for a head 'branch:NAME'
     PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS remote_state (
+    cid TEXT NOT NULL,       -- a version
+    remote TEXT NOT NULL,    -- a remote's name (or the RPC address it was pushed to)
+    state TEXT NOT NULL,     -- 'pinned': a push pinned it there; 'pushed': sent with a descendant pinned there
+    PRIMARY KEY (cid, remote)
+);
+CREATE TABLE IF NOT EXISTS partial_versions (
+    cid TEXT PRIMARY KEY,    -- a version indexed before its content was fetched (repo/fetch.py)
+    remote TEXT NOT NULL     -- the remote its content is fetched from, on demand
 );
 """
 
@@ -280,21 +290,27 @@ class Index:
             cursor.close()
         return out
 
-    def listing(self, name: Optional[str] = None) -> List[str]:
+    def listing(self, name: Optional[str] = None, limit: Optional[int] = None, offset: int = 0) -> List[str]:
         """Every version (of ``name`` if given), newest first, as the JSON text of an object with
-        its :data:`SUMMARY_FIELDS`, ``seq``, ``label`` and ``tags``: the rows' summaries, so no
+        its :data:`SUMMARY_FIELDS`, ``seq``, ``label``, ``tags`` (and ``remotes`` for a version a push
+        left on a remote: :meth:`remote_states_json`): the rows' summaries, so no
         block is decoded. A row without a summary of its own (indexed before summaries, or
         damaged) is read the verified way (:meth:`to_version`; left out with a warning when it
-        cannot be) and its summary written back, so the next listing finds it."""
+        cannot be) and its summary written back, so the next listing finds it. With ``limit``
+        and ``offset``, one page of that list: the ``limit`` versions after the newest ``offset``
+        (the panel reads the first screenful, then the rest)."""
         db = self.db()
         if db is None:
             return []
         tags = self.tags_by_cid()
         tags_json = {cid: json.dumps(names) for cid, names in tags.items()}
+        remotes = {cid: f',"remotes":{states}' for cid, states in self.remote_states_json().items()}  # where pushed
+        page = (-1 if limit is None else max(0, limit), max(0, offset))  # SQLite: LIMIT -1 is none
         if name is None:
-            rows = db.execute("SELECT cid, seq, summary FROM versions ORDER BY rowid DESC").fetchall()
+            rows = db.execute("SELECT cid, seq, summary FROM versions ORDER BY rowid DESC LIMIT ? OFFSET ?", page).fetchall()
         else:
-            rows = db.execute("SELECT cid, seq, summary FROM versions WHERE name=? ORDER BY seq DESC", (name,)).fetchall()
+            rows = db.execute("SELECT cid, seq, summary FROM versions WHERE name=? ORDER BY seq DESC LIMIT ? OFFSET ?",
+                              (name, *page)).fetchall()  # fmt: skip
         out: List[str] = []
         missing: List[Tuple[str, str]] = []
         for cid, seq, summary in rows:
@@ -309,7 +325,7 @@ class Index:
                 missing.append((summary, cid))
                 seq = version.seq
             number = f'"seq":{seq},"label":"v{seq}"' if seq is not None else f'"seq":null,"label":"{cid[:16]}"'
-            out.append(f'{{{number},"tags":{tags_json.get(cid, "[]")},{summary[1:]}')
+            out.append(f'{{{number},"tags":{tags_json.get(cid, "[]")}{remotes.get(cid, "")},{summary[1:]}')
         if missing:
             self._write_summaries(db, missing)
         return out
@@ -367,3 +383,54 @@ class Index:
     @staticmethod
     def delete_ref(db: sqlite3.Connection, kind: str, name: str) -> None:
         db.execute("DELETE FROM refs WHERE kind=? AND name=?", (kind, name))
+
+    # -- remotes: where versions were pushed, and versions whose content is fetched on demand ---------
+
+    #: A version's state on a remote, weakest first: a state never replaces a stronger one.
+    REMOTE_STATES = ("pushed", "pinned")
+
+    @staticmethod
+    def set_remote_states(db: sqlite3.Connection, remote: str, states: Dict[str, str]) -> None:
+        """Record ``{version CID: state}`` on ``remote`` ('pinned' stays 'pinned')."""
+        db.executemany(
+            "INSERT INTO remote_state (cid, remote, state) VALUES (?, ?, ?) ON CONFLICT (cid, remote) "
+            "DO UPDATE SET state = CASE WHEN remote_state.state = 'pinned' THEN 'pinned' ELSE excluded.state END",
+            [(cid, remote, state) for cid, state in states.items()],
+        )
+
+    def remote_states(self) -> Dict[str, List[Tuple[str, str]]]:
+        """``{version CID: [(remote, state), ...]}`` for every version recorded on a remote."""
+        out: Dict[str, List[Tuple[str, str]]] = {}
+        sql = "SELECT cid, remote, state FROM remote_state ORDER BY remote"
+        for cid, remote, state in self._text_rows(sql):
+            if state in self.REMOTE_STATES:
+                out.setdefault(cid, []).append((remote, state))
+        return out
+
+    def remote_states_json(self) -> Dict[str, str]:
+        """:meth:`remote_states` as the JSON text a listing entry's ``remotes`` field holds:
+        ``[{"name": "lab", "state": "pinned"}, ...]``."""
+        return {
+            cid: json.dumps([{"name": remote, "state": state} for remote, state in states])
+            for cid, states in self.remote_states().items()
+        }
+
+    @staticmethod
+    def set_partial(db: sqlite3.Connection, cid: str, remote: str) -> None:
+        """Record that the version ``cid`` was indexed before its content was here (from ``remote``)."""
+        db.execute("INSERT OR REPLACE INTO partial_versions (cid, remote) VALUES (?, ?)", (cid, remote))
+
+    @staticmethod
+    def set_whole(db: sqlite3.Connection, cids: Sequence[str]) -> None:
+        """Record that the versions ``cids`` have all their content here now (a pull brought it)."""
+        db.executemany("DELETE FROM partial_versions WHERE cid=?", [(cid,) for cid in cids])
+
+    def partial_remote(self, cid: CID | str) -> Optional[str]:
+        """The remote the content of version ``cid`` is fetched from, or None if it was indexed whole."""
+        rows = self._text_rows("SELECT remote FROM partial_versions WHERE cid=?", (str(cid),))
+        return rows[0][0] if rows else None
+
+    def last_partial_remote(self) -> Optional[str]:
+        """The remote of the version most recently indexed before its content (None: there is none)."""
+        rows = self._text_rows("SELECT remote FROM partial_versions ORDER BY rowid DESC LIMIT 1")
+        return rows[0][0] if rows else None

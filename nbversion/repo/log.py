@@ -49,8 +49,9 @@ def log(repo: "Repo", model: Optional[str] = None, limit: Optional[int] = None) 
     return repo.index.versions(model, limit)
 
 
-def log_json(repo: "Repo", model: Optional[str] = None) -> List[str]:
+def log_json(repo: "Repo", model: Optional[str] = None, limit: Optional[int] = None, offset: int = 0) -> List[str]:
     """Every version (of ``model`` if given), newest first, each as the JSON text of an object with
     its cid, model, kind, seq, label, parents, message, metrics, time, author, framework and tags
-    (what a listing shows; :meth:`show` has the rest), read from the index's summaries."""
-    return repo.index.listing(model)
+    (what a listing shows; :meth:`show` has the rest), read from the index's summaries; with
+    ``limit``, the ``limit`` of them after the newest ``offset`` only (one page)."""
+    return repo.index.listing(model, limit, offset)

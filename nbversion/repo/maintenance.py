@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 from ..errors import CorruptIndexError, NbversionError, NbversionWarning, StoreFullError
 from ..formats.cid import CID
 from ..formats.records import Version
-from .dag import version_blocks
+from .fetch import content_blocks
 from .index import check_row, row_label, summary_of
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def _check_version(
             return None
     assert version is not None
     try:
-        used = version_blocks(repo, version, lambda cid: _tolerant_get(repo, cid))
+        used = content_blocks(repo, version, lambda cid: _tolerant_get(repo, cid))
     except KeyError as exc:
         report.problems.append(f"{label}: {exc}")
         return version
@@ -172,7 +172,7 @@ def gc(repo: "Repo", progress: Progress = None) -> Tuple[int, int]:
             assert version is not None
             if summary is not None and (damage is not None or summary != summary_of(version)):
                 stale.append((cid_text,))
-            live.update(version_blocks(repo, version))
+            live.update(content_blocks(repo, version))
         if repairs:
             _repair(repo, db, repairs)
         if stale:  # the next listing writes them again from the verified records

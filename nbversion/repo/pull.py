@@ -3,12 +3,19 @@
 How it goes:
 
 1. **Fetch.** Walk the DAG from the version's CID. A block the local store already holds is not
-   asked for (tree nodes are read locally to follow their links). Records come one ``block/get``
-   at a time; tensor data comes in streams: a manifest (or shard) none of whose files is here
-   comes whole in one ``dag/export``, a tensor's file none of whose pieces is here in one
-   ``dag/export`` of that file, so a first pull costs a few requests and a pull of the next version of a model
-   fetches only the changed files. Every block is checked against its CID as it arrives (a
-   stream's blocks must also be linked from what was asked for) and written to the local store.
+   asked for (tree nodes are read locally to follow their links). Records and manifests come one
+   ``block/get`` at a time. Tensor files come by content: each file of a manifest that is not
+   here is read with ``cat`` (as fast as the node serves a file; several files in flight at once,
+   received a few MiB ahead while the bytes already here are hashed and written), cut into
+   256 KiB leaves and linked into a balanced tree as nbversion and Kubo lay files out, and kept
+   only if the rebuilt root is the file's CID, which checks every block of it (the read is bounded
+   by the size the manifest declares). A file laid out otherwise, or bytes the node got wrong,
+   fail that check, and the walk fetches that file's blocks as they are: its root by
+   ``block/get``, then what it links to in one ``dag/export`` (each block checked against its CID
+   as it arrives, and accepted only if the root or a block under it links to it), or one by one
+   where some are here. A manifest of many tiny files, none of them here, comes in one
+   ``dag/export``. So a first pull costs a request per file, and a pull of the next version of a
+   model fetches only the changed files.
 2. **Check.** Every version reached is decoded and its content checked exactly as a CAR import
    checks a stranger's file (:func:`.transfer._versions_in`): names, manifests, files, sizes.
 3. **Publish.** Under the repository lock, index the versions and give a model that had none a
@@ -19,21 +26,27 @@ Resuming: fetched blocks are committed to the local store in batches as they arr
 3 they are unreachable: no version, ref or listing names them, and ``gc`` would drop them. A pull
 that is interrupted (a node that dies or stalls, a block with wrong bytes, Ctrl-C) leaves the
 repository's versions and refs exactly as they were; run it again and the walk finds those
-blocks locally and fetches only the rest (a stream that broke off is not asked for again whole:
-the walk finds its first blocks here and fetches the rest of that subtree file by file).
+blocks locally and fetches only the rest (a file whose reading broke off is not asked for again
+whole: its leaves so far, and the tree nodes over whole runs of them, were kept, so the walk finds
+them under the file's root and fetches the rest block by block).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Set
+from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, Set, Tuple
 
 from ..errors import CarError, CorruptBlockError, FormatError, InvalidCIDError, PullError, UnknownRefError
 from ..formats import dagcbor
 from ..formats.car import read_car
 from ..formats.cid import CID, DAG_CBOR, DAG_PB, RAW
-from ..formats.records import Version
+from ..formats.records import MAX_TENSOR_BYTES, Version
+from ..formats.unixfs import CHUNK_SIZE, GROUP, MAX_LINKS, FileLink, decode_node, encode_file_node
+from ..pool import workers
 from ..stores.base import BlockWriter
 from .dag import stored_size
 from .remotes import open_remote
@@ -43,7 +56,7 @@ if TYPE_CHECKING:
     from . import Repo
 
 Progress = Optional[Callable[[int], None]]
-CHECKPOINT = 32 << 20  # commit fetched blocks to the local store every 32 MiB
+CHECKPOINT = 64 << 20  # commit fetched blocks to the local store every 64 MiB (each commit waits for an fsync)
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,94 @@ def _root(cid: object) -> CID:
     return root
 
 
+HASHING = 2  # groups of leaves being hashed at once (on the shared pool) while the next bytes arrive
+SMALL_FILES = 256  # a manifest with more one-block files than this, none of them here, comes in one dag/export
+
+
+class _Rebuild:
+    """A UnixFS file rebuilt from its bytes as they arrive, cut and linked as nbversion and Kubo
+    (``ipfs add --cid-version=1 --raw-leaves``) make it: 256 KiB raw leaves, a balanced tree of
+    at most 174 links per node. Leaves are hashed 4 MiB at a time on the shared thread pool (while
+    the next bytes arrive and the last ones are written) and handed to ``put_leaves`` in order, so
+    a file of any size costs a few MiB of memory; :meth:`finish` links them and says whether the
+    root is the CID the bytes were asked for, which proves every block of the file right."""
+
+    def __init__(self, cid: CID, length: int, put_leaves: Callable[[List[Tuple[CID, memoryview]]], None]) -> None:
+        self.cid, self.length, self.put_leaves = cid, length, put_leaves
+        self.received = 0
+        self.partial = bytearray()  # the start of a leaf that came in pieces
+        self.group: List[memoryview] = []  # whole leaves, not yet hashed
+        self.hashing: "collections.deque[Future]" = collections.deque()  # groups being hashed, in order
+        self.leaves: List[FileLink] = []  # handed over
+
+    def feed(self, piece: bytes) -> bool:
+        """Take the next piece of the file; False once more bytes came than the file has."""
+        self.received += len(piece)
+        if self.received > self.length:
+            return False
+        view = memoryview(piece)
+        if self.partial:
+            n = min(len(view), CHUNK_SIZE - len(self.partial))
+            self.partial += view[:n]
+            view = view[n:]
+            if len(self.partial) == CHUNK_SIZE:
+                self._leaf(memoryview(bytes(self.partial)))
+                self.partial.clear()
+        while len(view) >= CHUNK_SIZE:  # whole leaves are hashed where they lie, uncopied
+            self._leaf(view[:CHUNK_SIZE])
+            view = view[CHUNK_SIZE:]
+        self.partial += view
+        return True
+
+    def _leaf(self, view: memoryview) -> None:
+        self.group.append(view)
+        if len(self.group) >= GROUP:
+            self._hash_group()
+
+    def _hash_group(self) -> None:
+        if self.group:
+            self.hashing.append(workers().submit(_raw_leaves, self.group))
+            self.group = []
+        while len(self.hashing) > HASHING:
+            self._hand_over(self.hashing.popleft().result())
+
+    def _hand_over(self, leaves: List[Tuple[CID, memoryview]]) -> None:
+        self.put_leaves(leaves)
+        self.leaves += [FileLink(cid, len(view), len(view)) for cid, view in leaves]
+
+    def whole_subtrees(self) -> List[Tuple[CID, bytes]]:
+        """The tree nodes over the leaves handed over so far that are complete (each linking
+        ``MAX_LINKS`` children): what an interrupted fetch keeps besides the leaves, so that a
+        retry finds them under the file's root and fetches only the rest."""
+        nodes: List[Tuple[CID, bytes]] = []
+        level = self.leaves
+        while len(level) >= MAX_LINKS:
+            whole = len(level) - len(level) % MAX_LINKS
+            level = [_tree_node(level[i : i + MAX_LINKS], nodes) for i in range(0, whole, MAX_LINKS)]
+        return nodes
+
+    def finish(self) -> Optional[List[Tuple[CID, bytes]]]:
+        """The file's tree nodes (bottom up) if all its bytes came and its root is the CID asked
+        for, else None."""
+        if self.received != self.length:
+            return None
+        if self.partial or not (self.leaves or self.group or self.hashing):  # the last leaf (an empty file has one)
+            self._leaf(memoryview(bytes(self.partial)))
+        self._hash_group()
+        while self.hashing:
+            self._hand_over(self.hashing.popleft().result())
+        nodes: List[Tuple[CID, bytes]] = []
+        level = self.leaves
+        while len(level) > 1:
+            level = [_tree_node(level[i : i + MAX_LINKS], nodes) for i in range(0, len(level), MAX_LINKS)]
+        return nodes if level[0].cid == self.cid else None
+
+
 class Fetcher:
     """Walks a DAG into the local store, fetching only what it lacks, committing in batches.
-    ``fetch_block`` and ``fetch_dag`` fetch one block or one streamed DAG (for callers that
-    choose what to fetch themselves, e.g. loading one version's tensors on demand)."""
+    ``fetch_block``, ``fetch_dag`` and ``fetch_files`` fetch one block, one streamed DAG, or
+    whole tensor files (for callers that choose what to fetch themselves, e.g. loading one
+    version's tensors on demand)."""
 
     def __init__(self, repo: "Repo", node, progress: Progress) -> None:
         self.repo, self.node, self.progress = repo, node, progress
@@ -85,6 +182,8 @@ class Fetcher:
         self.fetched = self.fetched_bytes = self.local = 0
         self.stored: Set[CID] = set()  # the blocks this pull fetched
         self._since_checkpoint = 0
+        self.complete: Set[CID] = set()  # files this pull rebuilt whole: every block under them is here
+        self.not_rebuilt: Set[CID] = set()  # files whose bytes did not rebuild them: fetched block by block
 
     def _checkpoint(self) -> None:
         self.writer.commit()
@@ -97,15 +196,25 @@ class Fetcher:
         return block
 
     def _store(self, cid: CID, block: bytes) -> None:
-        self.writer.put(cid, block)
-        self.stored.add(cid)
-        self.fetched += 1
-        self.fetched_bytes += len(block)
-        self._since_checkpoint += len(block)
-        if self.progress is not None:
-            self.progress(len(block))
+        self._store_many([(cid, block)])
         if self._since_checkpoint >= CHECKPOINT:
             self._checkpoint()
+
+    def _store_many(self, blocks: Sequence[Tuple[CID, "bytes | memoryview"]]) -> None:
+        """Write checked blocks (those not here yet), count them and report each to ``progress``."""
+        offered = [(cid, block) for cid, block in blocks if cid not in self.stored and not self.writer.is_new(cid)]
+        if not offered:
+            return
+        self.writer.put_many(offered)  # skips what the store holds already
+        for cid, block in offered:
+            if cid in self.stored or not self.writer.is_new(cid):
+                continue  # here before, or twice in this lot (a file that repeats a leaf)
+            self.stored.add(cid)
+            self.fetched += 1
+            self.fetched_bytes += len(block)
+            self._since_checkpoint += len(block)
+            if self.progress is not None:
+                self.progress(len(block))
 
     def fetch_dag(self, cid: CID) -> None:
         """Fetch the DAG under ``cid`` in one streamed ``dag/export``: each block checked against
@@ -131,12 +240,71 @@ class Fetcher:
             if not self.writer.has(got):
                 self._store(got, block)
 
+    def fetch_files(self, files: Sequence[Tuple[CID, int]]) -> List[CID]:
+        """Fetch tensor files, given as (file CID, length in bytes), by their content: one ``cat``
+        each (as fast as the node serves a file), received a few MiB ahead while the bytes already
+        here are cut into 256 KiB leaves, hashed and written, and the file's tree rebuilt. A file
+        is kept only if the rebuilt root is its CID (which checks every block of it); the files
+        that were not (made with other settings, or bytes the node got wrong) are returned, for
+        the caller to fetch block by block. Leaves written before a file fails its check are
+        blocks under their own CIDs, unreachable until something links them."""
+        failed = [cid for cid, length in files if not 0 <= length <= MAX_TENSOR_BYTES]
+        files = [(cid, length) for cid, length in files if 0 <= length <= MAX_TENSOR_BYTES]
+        current: Optional[_Rebuild] = None
+        try:
+            with contextlib.closing(self.node.cat_files(files)) as pieces:
+                for index, piece in pieces:
+                    cid, length = files[index]
+                    if current is None or current.cid != cid:
+                        current = _Rebuild(cid, length, self._store_many)
+                    if piece is not None:
+                        if not current.feed(piece):
+                            raise PullError(
+                                f"The IPFS node at {self.node.api} sent more than the {length:,} bytes of {cid} it was "
+                                "asked for. Nothing was published."
+                            )
+                        continue
+                    nodes = current.finish()
+                    if nodes is None:
+                        failed.append(cid)
+                        self.not_rebuilt.add(cid)
+                    else:
+                        self._store_many(nodes)
+                        self.complete.add(cid)
+                        if self._since_checkpoint >= CHECKPOINT:
+                            self._checkpoint()
+                    current = None
+        except BaseException:
+            if current is not None:
+                with contextlib.suppress(Exception):  # the error that stopped the fetch is the one to see
+                    self._store_many(current.whole_subtrees())
+            raise
+        return failed
+
     def _stream_whole(self, cid: CID, links: List[CID]) -> bool:
         """Whether to fetch what ``cid`` links to in one stream: a manifest (or shard) none of
         whose tensors' files is here, or a file (a dag-pb node) none of whose pieces is here.
         Where some are here, the others come one by one, so nothing here is fetched twice."""
         data = [link for link in links if link.codec in (DAG_PB, RAW)]
         return len(data) > 1 and not any(self.writer.has(link) for link in data)
+
+    def _fetch_under(self, cid: CID, block: bytes, links: List[CID]) -> None:
+        """Fetch in bulk what a block just fetched links to, where that pays: the files of a
+        manifest (or shard) that are not here, by content (:meth:`fetch_files`); a file's pieces,
+        none of which is here, the same way. What that leaves out the walk fetches one by one."""
+        if cid.codec == DAG_CBOR:
+            sizes = dict(_manifest_files(block))
+            absent = self.repo.store.missing(sizes)  # one query for all
+            missing = [(data, size) for data, size in sizes.items() if data in absent and not self.writer.is_new(data)]
+            small = sum(1 for data, _ in missing if data.codec == RAW)
+            if small > SMALL_FILES and self._stream_whole(cid, links):
+                self.fetch_dag(cid)  # many tiny files, none here: one stream beats a request each
+            elif missing:
+                self.fetch_files(missing)
+        elif cid.codec == DAG_PB and self._stream_whole(cid, links):
+            size = decode_node(block).filesize if cid not in self.not_rebuilt else None
+            if size is None or self.fetch_files([(cid, size)]):
+                self.fetch_dag(cid)  # not laid out as nbversion lays files out: its blocks as they are
 
     def walk(self, root: CID) -> None:
         seen: Set[CID] = set()
@@ -147,6 +315,8 @@ class Fetcher:
                 if cid in seen:
                     continue
                 seen.add(cid)
+                if cid in self.complete:
+                    continue  # rebuilt from its bytes here: all of it is stored
                 if self.writer.has(cid):
                     if cid not in self.stored:
                         self.local += 1
@@ -157,8 +327,7 @@ class Fetcher:
                 if cid.codec == RAW:
                     continue
                 links = dagcbor.block_links(cid, block)
-                if self._stream_whole(cid, links):
-                    self.fetch_dag(cid)
+                self._fetch_under(cid, block, links)
                 stack.extend(reversed(links))
         except BaseException:
             self._keep()
@@ -171,6 +340,42 @@ class Fetcher:
             self.writer.commit()
         except Exception:
             self.writer.abort()
+
+
+def _tree_node(children: List[FileLink], out: List[Tuple[CID, bytes]]) -> FileLink:
+    """The tree node (as Kubo writes them) linking ``children``; its block is appended to ``out``."""
+    block = encode_file_node(children)
+    cid = CID.hash(DAG_PB, block)
+    out.append((cid, block))
+    return FileLink(cid, len(block) + sum(c.tsize for c in children), sum(c.filesize for c in children))
+
+
+def _raw_leaves(views: List[memoryview]) -> List[Tuple[CID, memoryview]]:
+    """Each view as a raw leaf: (its CID, it). On the thread pool: hashlib lets go of the GIL."""
+    return [(CID(RAW, hashlib.sha256(view).digest()), view) for view in views]
+
+
+def _manifest_files(block: bytes) -> List[Tuple[CID, int]]:
+    """The (file CID, length) of each tensor a manifest block (or a shard of one) lists; empty for
+    any other block. Not checked here: a length that is wrong only makes that file's rebuilt root
+    differ, and the whole version is checked before anything is published."""
+    try:
+        obj = dagcbor.decode(block)
+    except FormatError:
+        return []
+    tensors = obj.get("tensors") if isinstance(obj, dict) else None
+    files: List[Tuple[CID, int]] = []
+    for entry in tensors if isinstance(tensors, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        size = entry.get("size")
+        try:
+            data = dagcbor.as_cid(entry.get("data"), "a tensor's data")
+        except FormatError:
+            continue
+        if data.codec in (RAW, DAG_PB) and isinstance(size, int) and not isinstance(size, bool):
+            files.append((data, size))
+    return files
 
 
 def pull(

@@ -2,8 +2,12 @@
 
 1. List every block the version reaches (its record, manifests, tensors, and its parents', back
    to the first version): tree nodes are read to follow their links, raw leaves are only named.
-2. Ask the node which of them it lacks (one listing of its blocks, or one offline ``block/stat``
-   each where the node answers those at once).
+2. Ask the node which of them it lacks. A version the node pins recursively (pushed before) is
+   there whole, and so is every ancestor it pins: their blocks are not asked about. Of the rest,
+   if the node surely lacks the version's record and every unpinned ancestor's (each one quick
+   ``block/stat``), it lacks all of them (a push sends a version's record first, so no earlier
+   push of them got any block through); otherwise it is asked block by block (one listing of its
+   blocks, or one offline ``block/stat`` each where the node answers those at once).
 3. Send just those in ONE ``dag/import`` request, a CAR v1 built while it is sent, one block in
    memory at a time. An unchanged version sends nothing; a one-layer change sends that layer and
    the few small records above it.
@@ -18,7 +22,7 @@ remove them); the next push sends only what the node still lacks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Set, Tuple, Union
 
 from ..errors import RemoteError
 from ..formats.cid import CID
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from . import Repo
 
 Progress = Optional[Callable[[int], None]]
+PROBED = 8  # unpinned versions probed one by one before the node is asked about every block
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def push(
     node = open_remote(repo, remote, timeout=timeout)
     try:
         blocks = reachable(root, repo.store.get)
-        missing = node.missing(blocks)
+        missing = _lacking(repo, node, version, blocks)
         sent: List[int] = []
 
         def send() -> Iterator[Tuple[CID, bytes]]:
@@ -85,14 +90,41 @@ def push(
         try:
             node.pin(root)  # recursive: it succeeds only if the node holds every block
         except RemoteError:
-            still = node.missing(missing) if missing else set()
+            still = node.missing(blocks)
             if still:
                 raise RemoteError(
-                    f"The IPFS node at {node.api} took the upload but lacks {len(still)} of the {len(missing)} blocks "
-                    f"sent (e.g. {next(iter(still))}); push again."
+                    f"The IPFS node at {node.api} took the upload but lacks {len(still)} of the version's "
+                    f"{len(blocks)} blocks (e.g. {next(iter(still))}); push again."
                 ) from None
             raise
     finally:
         node.close()
     target = remote.strip()
     return PushReport(target, node.api, version, len(blocks), len(sent), sum(sent), car_bytes)
+
+
+def _lacking(repo: "Repo", node, version: Version, blocks: List[CID]) -> Set[CID]:
+    """Which of ``blocks`` (all ``version`` reaches) the node lacks: none if it pins the version
+    whole; else of those no pinned ancestor reaches, all if the node surely lacks the record of
+    every unpinned version among them, else the ones it says it lacks (see the module docstring)."""
+    root = version.cid
+    assert root is not None
+    if node.pinned_whole(root):
+        return set()
+    unpinned, kept, pending = [root], [], list(version.parents)
+    while pending and len(unpinned) <= PROBED:
+        cid = pending.pop()
+        if cid in unpinned or cid in kept:
+            continue
+        if node.pinned_whole(cid):
+            kept.append(cid)
+        else:
+            unpinned.append(cid)
+            pending.extend(repo.version(cid).parents)
+    there: Set[CID] = set()
+    for cid in kept:
+        there.update(reachable(cid, repo.store.get))
+    candidates = [cid for cid in blocks if cid not in there]
+    if not pending and all(node.surely_absent(cid) for cid in unpinned):
+        return set(candidates)
+    return node.missing(candidates)

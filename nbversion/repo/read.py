@@ -17,6 +17,7 @@ from ..formats.manifests import ManifestTree
 from ..formats.records import Manifest, TensorEntry, Version
 from ..formats.tensors import dtype_from_name, empty_aligned
 from ..formats.unixfs import file_leaves
+from .fetch import fetching_get, locate, read_with_remote
 from .refs import Ref, resolve
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def manifest(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Manifest:
 def manifest_tree(repo: "Repo", ref: Ref, model: Optional[str] = None) -> ManifestTree:
     """The manifest of the version ``ref`` names, read only as far as asked (its root now, a shard
     when one of its tensors is asked for: see :mod:`nbversion.formats.manifests`)."""
-    found = ref if isinstance(ref, Version) and ref.cid is not None else show(repo, ref, model)
-    return ManifestTree(found.manifest, repo.store.get)
+    found = ref if isinstance(ref, Version) and ref.cid is not None else locate(repo, ref, model)
+    return ManifestTree(found.manifest, fetching_get(repo))  # a partial version's shards: fetched (.fetch)
 
 
 def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
@@ -50,8 +51,13 @@ def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.n
 
     Each file is checked against its entry before it is read (its tree at most one leaf per
     256 KiB of the entry's size, each distinct node decoded once), so the work is that of the
-    bytes returned however the file's blocks link.
+    bytes returned however the file's blocks link. Files of a partial version that are not here
+    are fetched from its remote first (:mod:`.fetch`).
     """
+    return read_with_remote(repo, entries, lambda: _read_tensors(repo, entries))
+
+
+def _read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
     arrays: Dict[str, np.ndarray] = {}
     files = []
     for entry in entries:

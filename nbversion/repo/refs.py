@@ -83,10 +83,12 @@ def head(repo: "Repo", model: str) -> Tuple[Optional[str], Optional[CID]]:
 
 
 def fingerprint(repo: "Repo") -> str:
-    """A short value that changes whenever a version is added or a ref moves (cheap to compute)."""
+    """A short value that changes whenever a version is added, a ref moves or a push records where
+    a version is (cheap to compute)."""
     rows = repo.index.rows
     state = [list(r) for r in rows("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM versions")]
     state += [list(r) for r in rows("SELECT kind, name, target FROM refs ORDER BY kind, name")]
+    state += [list(r) for r in rows("SELECT COUNT(*), COALESCE(SUM(state='pinned'), 0) FROM remote_state")]
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
 

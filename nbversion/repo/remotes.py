@@ -1,15 +1,20 @@
-"""Remotes: IPFS nodes a repository pushes to and pulls from, by name.
+"""Remotes: IPFS nodes and pinning services a repository pushes to and pulls from, by name.
 
-A repository keeps its remotes in ``.nbversion/remotes.json`` (``{"NAME": {"url": URL}}``),
-rewritten whole and atomically (a temporary file, fsynced, renamed over the old one). A remote's
-URL is the node's RPC API, as an http(s) URL (``http://127.0.0.1:5001``) or a multiaddr
-(``/ip4/127.0.0.1/tcp/5001``). Names follow the rules of model and tag names
-(:mod:`nbversion.formats.names`).
+A repository keeps its remotes in ``.nbversion/remotes.json`` (``{"NAME": {"url": URL}}``; a
+pinning service adds ``"kind": "pinning"`` and, optionally, ``"via": NODE``), rewritten whole and
+atomically (a temporary file, fsynced, renamed over the old one). An IPFS node's URL is its RPC
+API, as an http(s) URL (``http://127.0.0.1:5001``) or a multiaddr (``/ip4/127.0.0.1/tcp/5001``); a
+pinning service's is its IPFS Pinning Service API endpoint (:mod:`nbversion.stores.pinning`).
+Names follow the rules of model and tag names (:mod:`nbversion.formats.names`).
 
-Secrets are never stored here nor shown: a node whose RPC API wants credentials (Kubo's
-``API.Authorizations``) gets them from the environment, ``NBVERSION_IPFS_AUTH_<NAME>`` for one
-remote (the name upper-cased, ``.`` and ``-`` as ``_``), else ``NBVERSION_IPFS_AUTH``, holding
-``Bearer TOKEN``, ``Basic BASE64`` or ``USER:PASSWORD``.
+A pinning service holds no blocks nbversion can send it: a version reaches it through an IPFS
+node, its ``via`` remote (:mod:`.pinning`). Which node: the one named for the push, else the
+service's ``via``, else the repository's only IPFS node.
+
+Secrets are never stored here nor shown: a remote that wants credentials (Kubo's
+``API.Authorizations``, a pinning service's access token) gets them from the environment or the
+credentials file (:mod:`.credentials`). A URL holding credentials (``https://USER:PASS@HOST``) is
+refused, so that none lands in the repository.
 """
 
 from __future__ import annotations
@@ -19,30 +24,44 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, List, Optional
 
-from ..errors import NbversionError, UnknownRefError, UnknownRemoteError
+from ..errors import NbversionError, RemoteAddressError, RemoteError, UnknownRefError, UnknownRemoteError
 from ..formats.names import check_name
 from ..stores.kubo import IpfsStore, api_multiaddr
+from ..stores.pinning import PinningService, endpoint_url
+from .credentials import AUTH_ENV, env_name, secret_for
 
 if TYPE_CHECKING:
     from . import Repo
 
 FILE = "remotes.json"
-AUTH_ENV = "NBVERSION_IPFS_AUTH"
+IPFS = "ipfs"  # an IPFS node's RPC API
+PINNING = "pinning"  # an IPFS Pinning Service API (a pinning service, an IPFS Cluster)
+KINDS = (IPFS, PINNING)
+__all__ = ["AUTH_ENV", "IPFS", "KINDS", "PINNING", "Remote", "open_remote", "open_service", "remote", "remotes"]
 
 
 @dataclass(frozen=True)
 class Remote:
-    """A named IPFS node: ``url`` is its RPC API (a URL or a multiaddr)."""
+    """A named remote: an IPFS node (``kind`` ``"ipfs"``, ``url`` its RPC API, a URL or a
+    multiaddr) or a pinning service (``kind`` ``"pinning"``, ``url`` its API endpoint, ``via`` the
+    IPFS node remote its versions are pushed through, if one is set)."""
 
     name: str
     url: str
+    kind: str = IPFS
+    via: Optional[str] = None
 
     @property
     def auth_env(self) -> str:
         """The environment variable that holds this remote's own credentials."""
-        return f"{AUTH_ENV}_{self.name.upper().replace('.', '_').replace('-', '_')}"
+        return env_name(self.name)
+
+    @property
+    def named(self) -> bool:
+        """Whether this remote has a name (not an address given directly)."""
+        return self.name != self.url
 
 
 def _path(repo: "Repo") -> Path:
@@ -61,14 +80,25 @@ def _read(repo: "Repo") -> Dict[str, Remote]:
     for name, entry in data.items() if isinstance(data, dict) else []:
         url = entry.get("url") if isinstance(entry, dict) else None
         if isinstance(name, str) and isinstance(url, str):
-            remotes[name] = Remote(name, url)
+            kind = entry.get("kind", IPFS)
+            via = entry.get("via")
+            remotes[name] = Remote(name, url, kind if kind in KINDS else IPFS, via if isinstance(via, str) else None)
     return remotes
+
+
+def _entry(remote: Remote) -> Dict[str, str]:
+    entry = {"url": remote.url}
+    if remote.kind != IPFS:
+        entry["kind"] = remote.kind
+    if remote.via:
+        entry["via"] = remote.via
+    return entry
 
 
 def _write(repo: "Repo", remotes: Dict[str, Remote]) -> None:
     path = _path(repo)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({r.name: {"url": r.url} for r in remotes.values()}, indent=2, sort_keys=True) + "\n"
+    text = json.dumps({r.name: _entry(r) for r in remotes.values()}, indent=2, sort_keys=True) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{FILE}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -86,19 +116,44 @@ def remotes(repo: "Repo") -> List[Remote]:
     return sorted(_read(repo).values(), key=lambda r: r.name)
 
 
-def remote_add(repo: "Repo", name: str, url: str, force: bool = False) -> Remote:
-    """Name the IPFS node whose RPC API is at ``url`` (checked as an address, not contacted).
-    An existing name is refused unless ``force``."""
+def _no_credentials_in(url: str) -> None:
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise RemoteAddressError(
+            "A remote's URL must not hold credentials (they would be stored in the repository): put them in the "
+            "credentials file or the environment instead (`nbversion remote add --help` says how)."
+        )
+
+
+def remote_add(repo: "Repo", name: str, url: str, force: bool = False, kind: str = IPFS,
+               via: Optional[str] = None) -> Remote:  # fmt: skip
+    """Name the IPFS node whose RPC API is at ``url``, or (``kind="pinning"``) the pinning service
+    whose API endpoint is ``url``, to be reached through the IPFS node remote ``via``; checked as
+    an address, not contacted. An existing name is refused unless ``force``."""
     check_name(name, "Remote")
-    api_multiaddr(url)  # RemoteAddressError for what is no URL nor multiaddr
+    if kind not in KINDS:
+        raise NbversionError(f"A remote is an IPFS node ({IPFS!r}) or a pinning service ({PINNING!r}), not {kind!r}.")
+    _no_credentials_in(url.strip())
     known = _read(repo)
-    if name in known and not force and known[name].url != url.strip():
+    if kind == PINNING:
+        url = endpoint_url(url)  # RemoteAddressError for what is no http(s) URL
+        if via is not None:
+            node = known.get(via)
+            if node is None or node.kind != IPFS:
+                raise _unknown(via, {k: r for k, r in known.items() if r.kind == IPFS}, what="IPFS node remote")
+    else:
+        if via is not None:
+            raise NbversionError(
+                "Only a pinning service goes through another remote (`via`); an IPFS node is reached directly."
+            )
+        api_multiaddr(url)  # RemoteAddressError for what is no URL nor multiaddr
+    new = Remote(name, url.strip(), kind, via)
+    if name in known and not force and known[name] != new:
         raise NbversionError(
             f"Remote {name!r} already points at {known[name].url}. Remove it first (`nbversion remote remove {name}`)."
         )
-    known[name] = Remote(name, url.strip())
+    known[name] = new
     _write(repo, known)
-    return known[name]
+    return new
 
 
 def remote_remove(repo: "Repo", name: str) -> Remote:
@@ -111,10 +166,10 @@ def remote_remove(repo: "Repo", name: str) -> Remote:
     return gone
 
 
-def _unknown(name: str, known: Dict[str, Remote]) -> UnknownRemoteError:
-    listed = f"Known remotes: {', '.join(sorted(known))}." if known else "This repository has no remotes yet."
+def _unknown(name: str, known: Dict[str, Remote], what: str = "remote") -> UnknownRemoteError:
+    listed = f"Known {what}s: {', '.join(sorted(known))}." if known else f"This repository has no {what}s yet."
     return UnknownRemoteError(
-        f"No remote named {name!r}. {listed} Add one with `nbversion remote add NAME http://HOST:5001`."
+        f"No {what} named {name!r}. {listed} Add one with `nbversion remote add NAME http://HOST:5001`."
     )
 
 
@@ -133,10 +188,34 @@ def remote(repo: "Repo", name_or_url: str) -> Remote:
 
 
 def open_remote(repo: "Repo", name_or_url: str, timeout: float = 30.0, fetch_timeout: float = 60.0) -> IpfsStore:
-    """A store on the remote's node, with its credentials from the environment (see the module
-    docstring); the node is asked its version, so one that is down fails here."""
+    """A store on the remote's node, with its credentials from the environment or the credentials
+    file (:mod:`.credentials`); the node is asked its version, so one that is down fails here."""
     target = remote(repo, name_or_url)
-    secret = os.environ.get(target.auth_env) if target.name != target.url else None
-    if secret is None:
-        secret = os.environ.get(AUTH_ENV)
-    return IpfsStore(target.url, timeout=timeout, fetch_timeout=fetch_timeout, auth=secret)
+    if target.kind == PINNING:
+        raise RemoteError(
+            f"{target.name!r} is a pinning service, not an IPFS node: blocks go to an IPFS node, then the service is "
+            f"asked to pin the version (`nbversion push REF --to {target.name} --via NODE`, or `repo.pin_remote(REF, "
+            f"{target.name!r}, via=NODE)`)."
+        )
+    secret = secret_for(target.name if target.named else None, target.url)
+    return IpfsStore(target.url, timeout=timeout, fetch_timeout=fetch_timeout, auth=secret.reveal() if secret else None)
+
+
+def open_service(repo: "Repo", name_or_url: str, timeout: float = 30.0) -> PinningService:
+    """A client of the pinning service ``name_or_url`` (a pinning remote's name, or an endpoint
+    URL), with its token from the environment or the credentials file (:mod:`.credentials`)."""
+    text = name_or_url.strip() if isinstance(name_or_url, str) else ""
+    if "://" in text:
+        target = Remote(endpoint_url(text), endpoint_url(text), PINNING)
+    else:
+        target = remote(repo, text)
+        if target.kind != PINNING:
+            raise RemoteError(
+                f"{target.name!r} is an IPFS node, not a pinning service; add the service with "
+                "`nbversion remote add NAME URL --pinning-service`."
+            )
+    secret = secret_for(target.name if target.named else None, target.url, shared=False)
+    auth = secret.reveal() if secret else None
+    if auth and not auth.lower().startswith(("bearer ", "basic ")):
+        auth = f"Bearer {auth}"  # a pinning service takes a bare access token as a bearer token
+    return PinningService(target.url, auth=auth, timeout=timeout)

@@ -24,7 +24,11 @@ RPC API answers and a node too slow to answer get errors of their own
 Whole DAGs move as CAR v1 streams: :meth:`IpfsStore.import_car` sends blocks in one ``dag/import``
 request whose body is a CAR built while it is sent (one block in memory at a time, chunked
 encoding); :meth:`IpfsStore.export` reads a ``dag/export`` as a file, received on a thread of its
-own a few MiB ahead of the reader. Credentials for a node whose RPC API wants them (Kubo's
+own a few MiB ahead of the reader. Files' bytes come with ``cat`` (:meth:`IpfsStore.cat_files`:
+several files in flight, since a node takes a few ms to start each), unchecked: the reader
+rebuilds each file's DAG from them and keeps them only if its root is the file's CID. A push asks
+cheap questions first (:meth:`IpfsStore.pinned_whole`, :meth:`IpfsStore.surely_absent`) before
+listing what the node holds. Credentials for a node whose RPC API wants them (Kubo's
 ``API.Authorizations``) are sent as an ``Authorization`` header (:func:`authorization`), kept in the
 HTTP session only and never shown.
 
@@ -35,11 +39,14 @@ aborted write leaves only garbage the node's own gc removes); pinning a version 
 
 from __future__ import annotations
 
+import collections
 import io
 import ipaddress
+import itertools
 import os
 import queue
 import re
+import ssl
 import threading
 import urllib.parse
 from pathlib import Path
@@ -65,6 +72,9 @@ DEFAULT_API = "http://127.0.0.1:5001"  # where Kubo serves its RPC API by defaul
 API_ENV = "NBVERSION_IPFS_API"  # the address Repo(store="ipfs") uses when none is given
 UPLOAD_CHUNK = 1 << 20  # bytes read from an upload at a time
 BIG_BLOCK = 1 << 20  # Kubo refuses larger blocks unless told `allow-big-block`
+CAT_AHEAD = 6  # files received at once by cat_files (a node answers each cat after a few ms: overlap those)
+CAT_DEPTH = 16  # pieces (of 256 KiB, as nodes send them) received ahead of the reader, per file
+QUICK_STAT = "20ms"  # what surely_absent gives a node that waits for peers
 _TIMED_OUT = re.compile(r"timed? ?out|deadline exceeded", re.I)
 _NOT_FOUND = re.compile(r"not found|could not find|no such block", re.I)
 
@@ -254,6 +264,11 @@ class IpfsStore(BlockStore):
         except self._errors.ConnectionError as exc:
             if _timed_out(exc):  # a send the node stopped reading
                 raise RemoteTimeoutError(f"The IPFS node at {self.api} stalled in the middle of {path}.") from exc
+            if _caused_by(exc, (ssl.SSLError,)):
+                raise RemoteUnreachableError(
+                    f"The IPFS node at {self.api} did not pass the TLS check. If its certificate comes from a private "
+                    "CA, point REQUESTS_CA_BUNDLE at that CA's certificate."
+                ) from exc
             raise RemoteUnreachableError(
                 f"No IPFS node answers at {self.api}: is the daemon running (`ipfs daemon`), and is this the "
                 "address of its RPC API (Kubo's `Addresses.API`, usually http://127.0.0.1:5001)?"
@@ -357,6 +372,21 @@ class IpfsStore(BlockStore):
             return self._has_offline(cid)
         return cid.digest in self._local_digests()
 
+    def surely_absent(self, cid: CID) -> bool:
+        """Whether the node says at once that it lacks the block: on a node that answers offline
+        (Kubo) exactly :meth:`has`; on one that waits for peers instead (js-ipfs), a ``block/stat``
+        it must answer within :data:`QUICK_STAT` (a block it holds it answers at once), so True is
+        cheap and sure, and False may also mean the node was slow. Its peers are not waited for."""
+        if self._offline():
+            return not self._has_offline(cid)
+        try:
+            self._request("/block/stat", str(cid), opts={"timeout": QUICK_STAT}, timeout=self.timeout)
+            return False
+        except self._errors.ErrorResponse as exc:
+            return bool(_TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)))
+        except RemoteTimeoutError:
+            return False
+
     def missing(self, cids: Iterable[CID]) -> Set[CID]:
         cids = list(cids)
         if self._offline():
@@ -408,7 +438,50 @@ class IpfsStore(BlockStore):
             if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
                 raise self._not_found(cid, exc) from exc
             raise RemoteError(f"The IPFS node at {self.api} refused /dag/export of {cid}: {exc}") from exc
-        return _ChunkReader(_Prefetch(self._stream(chunks, f"/dag/export of {cid}")))  # type: ignore[return-value]
+        return _ChunkReader(Prefetched(self._stream(chunks, f"/dag/export of {cid}")))  # type: ignore[return-value]
+
+    def cat(self, cid: CID, length: int) -> Iterator[bytes]:
+        """The content of the UnixFS file ``cid`` (``/cat``), at most ``length`` bytes of it (the
+        node is told so; a reader must still count), in the pieces the node sends. Nothing here is
+        checked: the reader rebuilds the file's DAG from these bytes and keeps them only if its
+        root is ``cid`` (:class:`nbversion.repo.pull.Fetcher`)."""
+        opts = {"timeout": f"{self.fetch_timeout:g}s"}
+        if length > 0:  # js-ipfs refuses a length of 0
+            opts["length"] = str(length)
+        try:
+            chunks = self._request("/cat", str(cid), opts=opts, decoder="none", stream=True,
+                                   timeout=self.fetch_timeout + self.timeout)  # fmt: skip
+        except self._errors.ErrorResponse as exc:
+            if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
+                raise self._not_found(cid, exc) from exc
+            raise RemoteError(f"The IPFS node at {self.api} refused /cat of {cid}: {exc}") from exc
+        return self._stream(chunks, f"/cat of {cid}")
+
+    def cat_files(self, files: List[Tuple[CID, int]], ahead: int = CAT_AHEAD) -> Iterator[Tuple[int, Optional[bytes]]]:
+        """:meth:`cat` of each file (CID, length) in turn, as ``(index, piece)`` pairs with a
+        ``(index, None)`` after each file's last piece. Up to ``ahead`` files are received at once,
+        each on a thread of its own a few MiB ahead of the reader, so the node starts on the next
+        file while the reader hashes and writes this one. Close it to stop early."""
+
+        def receive(cid: CID, length: int) -> Iterator[bytes]:  # runs on the receiving thread
+            yield from self.cat(cid, length)
+
+        started: "collections.deque[Prefetched]" = collections.deque()
+        upcoming = iter(enumerate(files))
+        try:
+            for index, _ in enumerate(files):
+                for _, (cid, length) in itertools.islice(upcoming, max(1, ahead) - len(started)):
+                    started.append(Prefetched(receive(cid, length), depth=CAT_DEPTH))
+                stream = started.popleft()
+                try:
+                    for piece in stream:
+                        yield index, piece
+                finally:
+                    stream.close(wait=0.1)
+                yield index, None
+        finally:
+            for stream in started:  # files not reached: stop them all at once, waiting for none
+                stream.close(wait=0)
 
     def size(self, cid: CID) -> int:
         opts = {"timeout": f"{self.fetch_timeout:g}s"}
@@ -504,6 +577,27 @@ class IpfsStore(BlockStore):
                 return True
         return False
 
+    def pinned_whole(self, cid: CID) -> bool:
+        """Whether the node pins ``cid`` recursively, so that it surely holds all it links to.
+        (Only recursive pins are asked about: to find an indirect one, a node walks every DAG it
+        pins.)"""
+        try:
+            reply = self._request("/pin/ls", str(cid), opts={"type": "recursive"})
+        except self._errors.ErrorResponse as exc:
+            if re.search(r"not pinned", str(exc), re.I):
+                return False
+            raise RemoteError(f"The IPFS node at {self.api} refused /pin/ls of {cid}: {exc}") from exc
+        for item in reply if isinstance(reply, list) else [reply]:
+            keys = item.get("Keys") if isinstance(item, dict) else None
+            for key, info in (keys.items() if isinstance(keys, dict) else []):
+                kind = str(info.get("Type", "")) if isinstance(info, dict) else ""
+                if _sha256_digest(key) == cid.digest and kind.startswith("recursive"):
+                    return True
+            if isinstance(item, dict) and _sha256_digest(str(item.get("Cid", ""))) == cid.digest:
+                if str(item.get("Type", "")).startswith("recursive"):
+                    return True
+        return False
+
     def verify_all(self, progress: Callable[[int], None] = lambda n: None) -> Tuple[List[CID], List[CID]]:
         """Fetch and re-hash every block on the node: (corrupt CIDs, [])."""
         corrupt: List[CID] = []
@@ -589,7 +683,7 @@ def _car_upload(roots: List[CID], blocks: Iterable[Tuple[CID, Buffer]],
     return upload
 
 
-class _Prefetch:
+class Prefetched:
     """Receives a streamed answer on a thread of its own, up to ``depth`` chunks ahead, so that
     receiving overlaps with what the reader does with each chunk (hashing, writing to disk).
     Errors reach the reader in order; :meth:`close` stops the thread and closes the answer."""
@@ -634,9 +728,11 @@ class _Prefetch:
                 raise item
             yield item
 
-    def close(self) -> None:
+    def close(self, wait: float = 5.0) -> None:
+        """Stop receiving; wait up to ``wait`` seconds for the thread (one blocked on a stalled
+        node ends by itself at the request's timeout)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=wait)
 
 
 class _ChunkReader(io.RawIOBase):

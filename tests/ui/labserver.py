@@ -1,4 +1,8 @@
-"""Start a real JupyterLab on loopback, isolated from the user's config (tests and bench share it)."""
+"""Start a real JupyterLab on loopback, isolated from the user's config (tests and bench share it).
+
+The panel it serves is the one built in this tree (``nbversion/labextension``), put first on
+JupyterLab's extension path: an install's copy of an older build (an editable install copies the
+build into ``share/jupyter/labextensions`` when it is made) would otherwise win."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Dict, Iterator
 
 
+BUILT_PANEL = Path(__file__).resolve().parents[2] / "nbversion" / "labextension"
 CHROMIUM = os.environ.get("NBVERSION_CHROMIUM", "/usr/lib/chromium/chromium")  # Debian's, not a download
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
@@ -34,10 +39,15 @@ def running_lab(base: Path) -> Iterator[Dict]:
     root.mkdir(exist_ok=True)
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    extensions = base / "jupyter" / "labextensions"
+    extensions.mkdir(parents=True, exist_ok=True)
+    if not (extensions / "nbversion").exists():
+        (extensions / "nbversion").symlink_to(BUILT_PANEL, target_is_directory=True)
     port, token = _free_port(), "nbversion-ui-test"
     env = dict(os.environ)
     env.pop("NBVERSION_DIR", None)
     env.update(
+        JUPYTER_PATH=os.pathsep.join(p for p in [str(base / "jupyter"), env.get("JUPYTER_PATH", "")] if p),
         JUPYTER_CONFIG_DIR=str(base / "config"),
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),

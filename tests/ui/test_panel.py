@@ -259,3 +259,61 @@ def test_panel_follows_the_active_notebook_and_offers_each_model(page, lab):
     page.wait_for_function("!document.querySelector('#nbversion-panel').innerText.includes('encoder 1')")
     page.wait_for_function(count.format(2))
     assert "net 1" in page.locator("#nbversion-panel").inner_text()
+
+
+def test_a_long_history_paints_its_first_page_then_grows_to_every_version(page, lab):
+    """More versions than the first page holds: the panel shows the newest at once, reads the rest
+    in the background, and then scrolls down to the very first version."""
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (lab["root"] / "long").mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")], metadata={"kernelspec": kernelspec}),
+                   lab["root"] / "long" / "l.ipynb")  # fmt: skip
+    n = 250  # the first page is 100
+    with nbversion.Repo(lab["root"] / "long" / ".nbversion") as repo:
+        for i in range(n):
+            repo.commit({"w": np.full(2, float(i))}, model="net", message=f"step {i}")
+    page.goto(f"{lab['url']}/lab/workspaces/long/tree/long/l.ipynb?reset&token={lab['token']}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    open_panel(page)
+    page.locator("#nbversion-panel [data-history-complete='true']").wait_for(timeout=60_000)
+    assert nodes(page).first.get_attribute("data-label") == f"v{n}"
+    inner = page.locator("[data-testid='nbversion-list'] .jp-nbversion-list-inner")
+    assert inner.evaluate("e => e.clientHeight") == n * 28  # one row per version
+    page.locator("[data-testid='nbversion-list']").evaluate("l => { l.scrollTop = l.scrollHeight; }")
+    page.wait_for_function("[...document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\")]"
+                           ".some(r => r.dataset.label === 'v1')")  # fmt: skip
+    assert "step 0" in page.locator("#nbversion-panel").inner_text()
+
+
+def test_a_version_pushed_to_a_remote_shows_a_cloud_naming_the_remote(page, lab, ipfs_api):
+    """A push to a real IPFS node: the pushed head is pinned there, its parent went with it. Each row
+    gets a cloud badge whose tooltip names the remote; a version never pushed gets none; the
+    details pane lists the remotes."""
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (lab["root"] / "pushed").mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")], metadata={"kernelspec": kernelspec}),
+                   lab["root"] / "pushed" / "p.ipynb")  # fmt: skip
+    with nbversion.Repo(lab["root"] / "pushed" / ".nbversion") as repo:
+        repo.commit({"w": np.zeros(2)}, model="net", message="first")
+        repo.commit({"w": np.ones(2)}, model="net", message="second")
+        repo.remote_add("lab", ipfs_api)
+        repo.push("net", "lab")
+        repo.commit({"w": np.full(2, 2.0)}, model="net", message="local only")
+    page.goto(f"{lab['url']}/lab/workspaces/pushed/tree/pushed/p.ipynb?reset&token={lab['token']}")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    open_panel(page)
+    page.wait_for_function(count_is(3))
+    row = {label: page.locator(f"#nbversion-panel [data-testid='nbversion-node'][data-label='{label}']")
+           for label in ("v1", "v2", "v3")}  # fmt: skip
+    cloud = {label: r.locator("[data-testid='nbversion-remote']") for label, r in row.items()}
+    assert cloud["v3"].count() == 0  # never pushed
+    assert cloud["v2"].get_attribute("data-state") == "pinned"
+    assert cloud["v2"].get_attribute("title") == "On remotes: lab (pinned)"
+    assert cloud["v1"].get_attribute("title") == "On remotes: lab (pushed)"
+    assert "On remotes: lab (pinned)" in (row["v2"].get_attribute("title") or "")  # the row's tooltip too
+    row["v2"].click()
+    details = page.locator("[data-testid='nbversion-details-remotes']")
+    details.wait_for(timeout=30_000)
+    assert details.inner_text() == "lab (pinned)"
+    row["v3"].click()
+    page.wait_for_function("!document.querySelector(\"[data-testid='nbversion-details-remotes']\")")

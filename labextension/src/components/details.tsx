@@ -13,7 +13,8 @@ import {
   shortCid
 } from '../format';
 import { VersionTreeModel } from '../model';
-import { IDiffRow, ITensorInfo, IVersion } from '../protocol';
+import { IDiffRow, IRemoteState, ITensorInfo, IVersion } from '../protocol';
+import { remoteText } from '../row';
 
 /** At most this many tensor rows are drawn. */
 const MAX_TENSOR_ROWS = 1000;
@@ -48,7 +49,13 @@ export function Details({
       </div>
       <Actions model={model} cid={cid} label={summary?.label} />
       {diff && <DiffTable rows={diff.rows} a={labelOf(diff.a)} />}
-      {d && <VersionFields version={d} labelOf={labelOf} />}
+      {d && (
+        <VersionFields
+          version={d}
+          labelOf={labelOf}
+          remotes={d.remotes ?? summary?.remotes}
+        />
+      )}
       {d && <MetricsTable metrics={d.metrics ?? {}} selected={metric} />}
       <TensorsSection tensors={model.details?.tensors} />
       <CellSource context={d?.context} />
@@ -127,10 +134,13 @@ function Actions({
 
 function VersionFields({
   version: d,
-  labelOf
+  labelOf,
+  remotes
 }: {
   version: IVersion;
   labelOf: (cid: string) => string;
+  /** Where it is on remotes (the listing's word when the details do not say). */
+  remotes: IRemoteState[] | undefined;
 }): JSX.Element {
   const notebook = d.context?.notebook;
   return (
@@ -149,6 +159,14 @@ function VersionFields({
       </dd>
       <dt>Tags</dt>
       <dd>{(d.tags ?? []).length ? d.tags.join(', ') : '—'}</dd>
+      {Array.isArray(remotes) && remotes.length > 0 && (
+        <>
+          <dt>Remotes</dt>
+          <dd data-testid="nbversion-details-remotes">
+            {remotes.map(remoteText).join(', ')}
+          </dd>
+        </>
+      )}
       {typeof notebook === 'string' && (
         <>
           <dt>Notebook</dt>

@@ -210,12 +210,35 @@ function GraphRowView(props: IGraphRowProps): JSX.Element {
           {chip.text}
         </span>
       ))}
+      {parts.remotes && (
+        <span
+          className={`jp-nbversion-remote jp-mod-${parts.remotes.state}`}
+          title={parts.remotes.title}
+          data-testid="nbversion-remote"
+          data-state={parts.remotes.state}
+          aria-label={parts.remotes.title}
+        >
+          <CloudIcon />
+        </span>
+      )}
       {parts.metric !== null && (
         <span className="jp-nbversion-metric" title={metric ?? ''}>
           {parts.metric}
         </span>
       )}
     </div>
+  );
+}
+
+/** A small cloud, in the badge's colour (`currentColor`). */
+function CloudIcon(): JSX.Element {
+  return (
+    <svg width="14" height="10" viewBox="0 0 14 10" aria-hidden="true">
+      <path
+        d="M3.5 9.5a3 3 0 0 1-.4-6A4 4 0 0 1 10.8 3a3.2 3.2 0 0 1-.3 6.5z"
+        fill="currentColor"
+      />
+    </svg>
   );
 }
 
