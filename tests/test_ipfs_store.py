@@ -44,13 +44,14 @@ def node_cid(text: str) -> CID:
     return CID.parse(text)  # daemons print CIDv0, base58 or base32: compare decoded
 
 
-def test_the_test_node_listens_on_loopback_only_and_knows_no_peers(ipfs_node):
+def test_the_test_node_listens_on_loopback_only_and_knows_only_loopback_peers(ipfs_node):
     ports = ipfs_node.listening()
     if ports is None:
         pytest.skip("`ss` is not installed")
     assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
     assert f"127.0.0.1:{ipfs_node.api_port}" in ports
-    assert client(ipfs_node).swarm.peers()["Peers"] in (None, [])
+    peers = client(ipfs_node).swarm.peers()["Peers"] or []  # only the test nodes other tests connected to it
+    assert all(peer["Addr"].startswith("/ip4/127.0.0.1/") for peer in peers), peers
 
 
 def test_the_store_is_registered_as_ipfs():
