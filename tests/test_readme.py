@@ -188,3 +188,32 @@ def test_every_path_in_the_layout_exists():
     for line in only("How the code is laid out", "text").splitlines():
         path = line.split()[0]
         assert (ROOT / path).exists(), f"README.md names {path}, which is not in the tree"
+
+
+# --- Sharing through IPFS --------------------------------------------------------------------------
+
+
+def test_sharing_a_version_in_three_lines_works_against_a_real_node(tmp_path, ipfs_api):
+    """The README's three lines, run as written in two repositories, with only the node's address
+    (the test node's) and the CID (the one the push printed) put in."""
+    you, colleague = tmp_path / "you", tmp_path / "colleague"
+    you.mkdir(), colleague.mkdir()
+    nbversion_cli = [sys.executable, "-m", "nbversion.cli"]
+    subprocess.run([*nbversion_cli, "demo"], cwd=you, check=True, capture_output=True, timeout=300)
+    clf_is = subprocess.run([*nbversion_cli, "log", "--all", "--json"], cwd=you, capture_output=True, text=True)
+    model = __import__("json").loads(clf_is.stdout)[0]["model"]
+    lines = [line.split("#")[0].strip() for line in only("Sharing through IPFS", "bash").splitlines()]
+    assert len(lines) == 3
+    pushed = ""
+    for line, where in zip(lines, (you, colleague, colleague)):
+        line = line.replace("http://127.0.0.1:5001", ipfs_api).replace(" clf ", f" {model} ")
+        line = line.replace("bafy...", re.search(r"bafy\w+", pushed).group(0) if pushed else "bafy...")
+        for command in line.split("&&"):
+            args = shlex.split(command)
+            assert args[0] == "nbversion"
+            done = subprocess.run([*nbversion_cli, *args[1:]], cwd=where, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{command}: {done.stderr}"
+            pushed = pushed or (done.stdout if "push" in args else "")
+    shown = subprocess.run([*nbversion_cli, "show", re.search(r"bafy\w+", pushed).group(0)], cwd=colleague,
+                           capture_output=True, text=True)  # fmt: skip
+    assert shown.returncode == 0 and model in shown.stdout
