@@ -282,3 +282,16 @@ def test_gc_keeps_what_a_lazy_load_fetched_and_fsck_does_not_count_the_rest_as_m
         assert there.fsck().ok
         kept = there.manifest(v2).by_name()["layer2/kernel"].data
         assert there.store.has(kept)
+
+
+def test_a_partly_loaded_version_is_not_pushed_or_exported_until_pulled_whole(repo, shared, colleague, tmp_path):
+    v2 = shared[1]
+    with nbversion.Repo(colleague.path, remote="lab") as there:
+        there.load(v2.cid, names=["layer2/kernel"])
+        for attempt in (lambda: there.push(v2.cid, "lab"), lambda: there.export_car(v2.cid, tmp_path / "v2.car")):
+            with pytest.raises(nbversion.NbversionError, match=f"without all its tensors.*nbversion pull {v2.cid} --from lab"):
+                attempt()
+        assert not (tmp_path / "v2.car").exists()
+        there.pull(v2.cid, "lab")
+        there.export_car(v2.cid, tmp_path / "v2.car")
+        assert there.push(v2.cid, "lab").up_to_date

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Set, Tuple, cast
 
-from ..errors import BlockNotFoundError, FormatError
+from ..errors import BlockNotFoundError, FormatError, NbversionError
 from ..formats import dagcbor
 from ..formats.cid import CID, RAW
 from ..formats.manifests import ManifestTree, summary
@@ -138,3 +138,26 @@ def topological(versions: "dict[CID, Version]") -> List[CID]:
             stack.append((cid, True))
             stack.extend((p, False) for p in versions[cid].parents if p not in done)
     return order
+
+
+def require_whole(repo: "Repo", root: CID, doing: str) -> None:
+    """Refuse, with what to do instead, to ``doing`` (e.g. "push it") a version when it or one of
+    its ancestors was opened from a remote without all its content (:mod:`.fetch`): the blocks it
+    lacks are on that remote, not here. Costs one query when no version is partial."""
+    if repo.index.last_partial_remote() is None:
+        return
+    seen: Set[CID] = set()
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        if cid in seen:
+            continue
+        seen.add(cid)
+        remote = repo.index.partial_remote(cid)
+        version = repo.index.version(cid, tags={})
+        if remote is not None:
+            raise NbversionError(
+                f"{version.model} {version.label} ({cid}) was opened from remote {remote} without all its tensors, "
+                f"so this repository cannot {doing} yet. Fetch the rest first: `nbversion pull {cid} --from {remote}`."
+            )
+        stack.extend(p for p in version.parents if repo.index.has_version(p))

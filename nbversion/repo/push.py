@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Set, Tuple
 from ..errors import RemoteError
 from ..formats.cid import CID
 from ..formats.records import Version
-from .dag import reachable
+from .dag import reachable, require_whole
 from .refs import resolve
 from .remotes import open_remote
 
@@ -68,6 +68,7 @@ def push(
     history on the IPFS node ``remote`` (a remote's name or an RPC address) and pin it there.
     ``progress`` gets the length of each block sent."""
     root = resolve(repo, ref if ref is not None else "HEAD", model)
+    require_whole(repo, root, "push it")
     version = repo.version(root)
     node = open_remote(repo, remote, timeout=timeout)
     try:

@@ -22,7 +22,7 @@ from ..formats.car import MAX_BLOCK, read_car, write_car
 from ..formats.cid import CID, DAG_CBOR, RAW
 from ..formats.records import Version, decode_version
 from ..stores.base import FULL_ERRNOS, BlockWriter
-from .dag import ContentCheck, stored_size, topological, walk
+from .dag import ContentCheck, require_whole, stored_size, topological, walk
 from .files import input_file, output_file
 from .refs import DEFAULT_BRANCH, resolve
 
@@ -42,6 +42,7 @@ def export_car(
     """
     path = Path(output_file(path))
     root = resolve(repo, ref, model)
+    require_whole(repo, root, "export it")
     tmp = path.with_name(f".{path.name}.partial")
 
     def blocks() -> Iterator[Tuple[CID, bytes]]:
