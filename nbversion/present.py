@@ -501,14 +501,22 @@ def error_json(exc: BaseException) -> Dict[str, Any]:
 
 
 def remotes_text(remotes: Sequence[Any]) -> str:
-    """``nbversion remote list``: one remote a line, its name and its node's RPC address."""
+    """``nbversion remote list``: one remote a line, its name and its node's RPC address (a pinning
+    service: its endpoint, and the node its blocks go through)."""
     if not remotes:
         return "No remotes. Add one with `nbversion remote add NAME http://127.0.0.1:5001`."
-    return "\n".join(clean(f"{r.name}  {r.url}") for r in remotes)
+
+    def kind(r: Any) -> str:
+        if getattr(r, "kind", "ipfs") != "pinning":
+            return ""
+        return f"  (pinning service{f', through {r.via}' if r.via else ''})"
+
+    return "\n".join(clean(f"{r.name}  {r.url}{kind(r)}") for r in remotes)
 
 
 def remotes_json(remotes: Sequence[Any]) -> Dict[str, Any]:
-    return {r.name: {"url": r.url} for r in remotes}
+    """:func:`remotes_text` as JSON data."""
+    return {r.name: {"url": r.url, "kind": getattr(r, "kind", "ipfs"), "via": getattr(r, "via", None)} for r in remotes}
 
 
 def push_text(report: Any) -> str:

@@ -223,6 +223,8 @@ def test_push_to_a_pinning_service_and_list_its_pins_from_the_command_line(tmp_p
     assert "(a pinning service, through lab)" in cli(
         "remote", "add", "svc", pinning_service.url, "--pinning-service", "--via", "lab"
     )
+    assert cli("remote", "list").splitlines() == [f"lab  {ipfs_api}", f"svc  {pinning_service.url}  (pinning service, through lab)"]
+    assert json.loads(cli("remote", "list", "--json"))["svc"] == {"url": pinning_service.url, "kind": "pinning", "via": "lab"}
     out = cli("push", "clf", "--to", "svc", "--pin-name", "pinned-clf-cli")
     assert (
         f"Pushed clf v1 ({v.cid}) to lab" in out and "Asked svc to pin it (request req-" in out and "): pinned." in out
