@@ -140,24 +140,32 @@ def topological(versions: "dict[CID, Version]") -> List[CID]:
     return order
 
 
+def ancestry(repo: "Repo", root: CID) -> List[CID]:
+    """``root`` and every ancestor of it indexed here."""
+    out: List[CID] = []
+    seen: Set[CID] = set()
+    pending = [root]
+    while pending:
+        cid = pending.pop()
+        if cid in seen or not repo.index.has_version(cid):
+            continue
+        seen.add(cid)
+        out.append(cid)
+        pending.extend(repo.index.version(cid, tags={}).parents)
+    return out
+
+
 def require_whole(repo: "Repo", root: CID, doing: str) -> None:
     """Refuse, with what to do instead, to ``doing`` (e.g. "push it") a version when it or one of
     its ancestors was opened from a remote without all its content (:mod:`.fetch`): the blocks it
     lacks are on that remote, not here. Costs one query when no version is partial."""
     if repo.index.last_partial_remote() is None:
         return
-    seen: Set[CID] = set()
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        if cid in seen:
-            continue
-        seen.add(cid)
+    for cid in ancestry(repo, root):
         remote = repo.index.partial_remote(cid)
-        version = repo.index.version(cid, tags={})
         if remote is not None:
+            version = repo.index.version(cid, tags={})
             raise NbversionError(
                 f"{version.model} {version.label} ({cid}) was opened from remote {remote} without all its tensors, "
                 f"so this repository cannot {doing} yet. Fetch the rest first: `nbversion pull {cid} --from {remote}`."
             )
-        stack.extend(p for p in version.parents if repo.index.has_version(p))

@@ -42,7 +42,7 @@ from ..formats.cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..formats.records import TensorEntry, Version, decode_version
 from ..formats.unixfs import check_file, file_leaves
 from ..stores.kubo import IpfsStore
-from .dag import stored_size, topological, version_blocks
+from .dag import ancestry, stored_size, topological, version_blocks
 from .pull import Fetcher, PullReport
 from .pull import pull as _pull
 from .refs import DEFAULT_BRANCH, Ref, resolve
@@ -211,7 +211,7 @@ def pull(repo: "Repo", *args: Any, **kwargs: Any) -> PullReport:
     report = _pull(repo, *args, **kwargs)
     if repo.index.last_partial_remote() is None:  # (the usual case: no partial version at all)
         return report
-    whole = [str(c) for c in _ancestry(repo, report.root) if repo.index.partial_remote(c) is not None]
+    whole = [str(c) for c in ancestry(repo, report.root) if repo.index.partial_remote(c) is not None]
     if whole:  # a pull fetched every block from the version down: none is partial any more
         with repo.index.locked() as db:
             with repo.index.transaction(db):
@@ -222,21 +222,6 @@ def pull(repo: "Repo", *args: Any, **kwargs: Any) -> PullReport:
 pull.__doc__ = (
     f"{_pull.__doc__ or ''}\n\n    Versions it completes are no longer partial (:mod:`nbversion.repo.fetch`)."
 )
-
-
-def _ancestry(repo: "Repo", root: CID) -> List[CID]:
-    """``root`` and every ancestor of it indexed here."""
-    out: List[CID] = []
-    seen: Set[CID] = set()
-    pending = [root]
-    while pending:
-        cid = pending.pop()
-        if cid in seen or not repo.index.has_version(cid):
-            continue
-        seen.add(cid)
-        out.append(cid)
-        pending.extend(repo.index.version(cid, tags={}).parents)
-    return out
 
 
 def content_blocks(repo: "Repo", version: Version, get: Optional[GetBlock] = None) -> List[CID]:

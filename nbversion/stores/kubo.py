@@ -400,6 +400,24 @@ class IpfsStore(BlockStore):
             f"{self.fetch_timeout:g} s ({exc})."
         )
 
+    def _refused(self, path: str, cid: CID, exc: Exception) -> NbversionError:
+        """The error for the node's refusal of ``path`` about ``cid``: not found (nor by its peers
+        in time), or another refusal."""
+        if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
+            return self._not_found(cid, exc)
+        return RemoteError(f"The IPFS node at {self.api} refused {path} of {cid}: {exc}")
+
+    def _fetch_stream(self, path: str, cid: CID, **opts: str) -> Iterator[bytes]:
+        """``path`` of ``cid`` (``/dag/export``, ``/cat``), streamed as the node sends it; the node
+        may take ``fetch_timeout`` to find it among its peers."""
+        opts = {"timeout": f"{self.fetch_timeout:g}s", **opts}
+        try:
+            chunks = self._request(path, str(cid), opts=opts, decoder="none", stream=True,
+                                   timeout=self.fetch_timeout + self.timeout)  # fmt: skip
+        except self._errors.ErrorResponse as exc:
+            raise self._refused(path, cid, exc) from exc
+        return self._stream(chunks, f"{path} of {cid}")
+
     def get(self, cid: CID) -> bytes:
         """The block, from the node (which fetches it from its peers if it lacks it), verified."""
         opts = {"timeout": f"{self.fetch_timeout:g}s"}
@@ -415,9 +433,7 @@ class IpfsStore(BlockStore):
                         "nbversion never writes blocks that large, so the answer was refused."
                     )
         except self._errors.ErrorResponse as exc:
-            if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
-                raise self._not_found(cid, exc) from exc
-            raise RemoteError(f"The IPFS node at {self.api} refused /block/get of {cid}: {exc}") from exc
+            raise self._refused("/block/get", cid, exc) from exc
         if not cid.verify(data):
             raise CorruptBlockError(
                 f"The IPFS node at {self.api} returned {len(data):,} bytes for block {cid} that do not hash to "
@@ -430,32 +446,14 @@ class IpfsStore(BlockStore):
         """The DAG under ``cid`` as a CAR v1 stream (``dag/export``), read as it arrives: a file
         whose reads raise nbversion's errors if the node stalls or breaks off. The blocks are
         not checked here: read it with :func:`nbversion.formats.car.read_car`, which checks each."""
-        opts = {"timeout": f"{self.fetch_timeout:g}s"}
-        try:
-            chunks = self._request("/dag/export", str(cid), opts=opts, decoder="none", stream=True,
-                                   timeout=self.fetch_timeout + self.timeout)  # fmt: skip
-        except self._errors.ErrorResponse as exc:
-            if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
-                raise self._not_found(cid, exc) from exc
-            raise RemoteError(f"The IPFS node at {self.api} refused /dag/export of {cid}: {exc}") from exc
-        return _ChunkReader(Prefetched(self._stream(chunks, f"/dag/export of {cid}")))  # type: ignore[return-value]
+        return _ChunkReader(Prefetched(self._fetch_stream("/dag/export", cid)))  # type: ignore[return-value]
 
     def cat(self, cid: CID, length: int) -> Iterator[bytes]:
         """The content of the UnixFS file ``cid`` (``/cat``), at most ``length`` bytes of it (the
         node is told so; a reader must still count), in the pieces the node sends. Nothing here is
         checked: the reader rebuilds the file's DAG from these bytes and keeps them only if its
         root is ``cid`` (:class:`nbversion.repo.pull.Fetcher`)."""
-        opts = {"timeout": f"{self.fetch_timeout:g}s"}
-        if length > 0:  # js-ipfs refuses a length of 0
-            opts["length"] = str(length)
-        try:
-            chunks = self._request("/cat", str(cid), opts=opts, decoder="none", stream=True,
-                                   timeout=self.fetch_timeout + self.timeout)  # fmt: skip
-        except self._errors.ErrorResponse as exc:
-            if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
-                raise self._not_found(cid, exc) from exc
-            raise RemoteError(f"The IPFS node at {self.api} refused /cat of {cid}: {exc}") from exc
-        return self._stream(chunks, f"/cat of {cid}")
+        return self._fetch_stream("/cat", cid, **({"length": str(length)} if length > 0 else {}))  # js-ipfs refuses 0
 
     def cat_files(self, files: List[Tuple[CID, int]], ahead: int = CAT_AHEAD) -> Iterator[Tuple[int, Optional[bytes]]]:
         """:meth:`cat` of each file (CID, length) in turn, as ``(index, piece)`` pairs with a
@@ -488,9 +486,7 @@ class IpfsStore(BlockStore):
         try:
             reply = self._one(self._request("/block/stat", str(cid), opts=opts, timeout=self.fetch_timeout + self.timeout))
         except self._errors.ErrorResponse as exc:
-            if _TIMED_OUT.search(str(exc)) or _NOT_FOUND.search(str(exc)):
-                raise self._not_found(cid, exc) from exc
-            raise RemoteError(f"The IPFS node at {self.api} refused /block/stat of {cid}: {exc}") from exc
+            raise self._refused("/block/stat", cid, exc) from exc
         got = self._node_cid(reply.get("Key"), f"/block/stat of {cid}")
         if got.digest != cid.digest or not isinstance(reply.get("Size"), int):
             raise RemoteError(f"The IPFS node at {self.api} answered /block/stat of {cid} about another block ({got}).")
