@@ -6,8 +6,11 @@ Loaded as a plugin: ``pytest_plugins = ["conftest_ipfs"]``.
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import json
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, List
 
@@ -198,3 +201,37 @@ def ipfs_node_without_pubsub(tmp_path_factory) -> Iterator[IpfsNode]:
         ipfs_test_node.loopback_config = plain
     yield node
     node.stop()
+
+
+@pytest.fixture
+def node_wanting_auth() -> Iterator[Callable[..., str]]:
+    """Starts an RPC API that answers ``/version`` only to the ``Authorization`` values given and
+    refuses others as Kubo does, HTTP 403 in plain text (js-ipfs has no ``API.Authorizations``);
+    returns its URL. The values it was sent are in ``node_wanting_auth.seen``."""
+    servers: List[http.server.ThreadingHTTPServer] = []
+    seen: List[str] = []
+
+    def start(*accepted: str) -> str:
+        class WantsAuth(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.append(self.headers.get("Authorization"))
+                ok = self.headers.get("Authorization") in accepted
+                body = json.dumps({"Version": "0.0.0-stub"}).encode() if ok else b"403 - Forbidden"
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WantsAuth)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    start.seen = seen  # type: ignore[attr-defined]
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

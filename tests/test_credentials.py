@@ -7,10 +7,7 @@ An IPFS node that wants credentials is a small local stub here (js-ipfs has no
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
-import threading
 
 import pytest
 from conftest import run_cli
@@ -38,47 +35,26 @@ def write(path, text: str, mode: int = 0o600):
     return path
 
 
-class _KuboWantingAuth(http.server.BaseHTTPRequestHandler):
-    """An RPC API that wants `Authorization: Bearer s3cret` or `Basic YWxpY2U6cHc=` (alice:pw), and
-    answers others as Kubo does: HTTP 403 in plain text."""
-
-    seen: list = []
-
-    def do_POST(self) -> None:
-        self.seen.append(self.headers.get("Authorization"))
-        ok = self.headers.get("Authorization") in ("Bearer s3cret", "Basic YWxpY2U6cHc=")
-        body = json.dumps({"Version": "0.0.0-stub"}).encode() if ok else b"403 - Forbidden"
-        self.send_response(200 if ok else 403)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def node_wanting_auth():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KuboWantingAuth)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _KuboWantingAuth.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def secure_node(node_wanting_auth):
+    """An RPC API that wants `Authorization: Bearer s3cret` or `Basic YWxpY2U6cHc=` (alice:pw)."""
+    return node_wanting_auth("Bearer s3cret", "Basic YWxpY2U6cHc=")
 
 
-def test_a_nodes_secret_comes_from_its_section_of_the_private_credentials_file(repo, node_wanting_auth, tmp_path):
-    repo.remote_add("secure", node_wanting_auth)
+def test_a_nodes_secret_comes_from_its_section_of_the_private_credentials_file(
+    repo, secure_node, node_wanting_auth, tmp_path
+):
+    repo.remote_add("secure", secure_node)
     path = write(
         tmp_path / "config" / "nbversion" / "credentials",
         "[other]\nauth = Bearer nope\n[secure]\nauth = Bearer s3cret\n",
     )
     assert credentials_path() == path
     open_remote(repo, "secure").close()
-    assert _KuboWantingAuth.seen[-1] == "Bearer s3cret"
+    assert node_wanting_auth.seen[-1] == "Bearer s3cret"
     write(path, "[secure]\nauth = alice:pw   ; a USER:PASSWORD goes as HTTP Basic\n")
     open_remote(repo, "secure").close()
-    assert _KuboWantingAuth.seen[-1] == "Basic YWxpY2U6cHc="
+    assert node_wanting_auth.seen[-1] == "Basic YWxpY2U6cHc="
     write(path, "[secure]\nauth = Bearer wrong-one\n")
     with pytest.raises(RemoteError, match=r"HTTP 403\): it wants credentials") as err:
         open_remote(repo, "secure")
@@ -101,13 +77,13 @@ def test_the_remotes_own_variable_beats_its_file_section_which_beats_the_variabl
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644])
 def test_a_credentials_file_other_users_can_open_is_refused_and_nothing_is_sent(
-    repo, node_wanting_auth, tmp_path, mode
+    repo, secure_node, node_wanting_auth, tmp_path, mode
 ):
-    repo.remote_add("secure", node_wanting_auth)
+    repo.remote_add("secure", secure_node)
     path = write(tmp_path / "config" / "nbversion" / "credentials", "[secure]\nauth = Bearer s3cret\n", mode)
     with pytest.raises(CredentialsError, match=rf"{path} is open to other users .*`chmod 600 {path}`") as err:
         open_remote(repo, "secure")
-    assert "s3cret" not in str(err.value) and _KuboWantingAuth.seen == []
+    assert "s3cret" not in str(err.value) and node_wanting_auth.seen == []
 
 
 def test_the_file_can_live_elsewhere_and_a_missing_or_malformed_one_is_a_clear_error(repo, tmp_path, monkeypatch):

@@ -12,11 +12,9 @@ what the failed attempt had not.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
@@ -365,47 +363,22 @@ def test_a_pull_that_breaks_off_inside_a_large_file_keeps_what_came_and_the_retr
     assert same(w, second.load(str(v.cid)))
 
 
-class _AuthStub(http.server.BaseHTTPRequestHandler):
-    """An RPC API that wants `Authorization: Bearer s3cret` and answers others as Kubo does, 403
-    in plain text (js-ipfs has no API.Authorizations)."""
-
-    seen: list = []
-
-    def do_POST(self) -> None:
-        self.seen.append(self.headers.get("Authorization"))
-        ok = self.headers.get("Authorization") == "Bearer s3cret"
-        body = json.dumps({"Version": "0.0.0-stub"}).encode() if ok else b"403 - Forbidden"
-        self.send_response(200 if ok else 403)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def test_credentials_come_from_the_environment_are_sent_and_never_shown(repo, monkeypatch):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthStub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        repo.commit(layers(seed=1010, n=1), model="clf", message="one")
-        repo.remote_add("secure", url)
-        monkeypatch.setenv("NBVERSION_IPFS_AUTH", "Bearer wrong-one")
-        with pytest.raises(RemoteError, match=r"refused /version \(HTTP 403\): it wants credentials") as err:
-            repo.push("clf", "secure")
-        assert "wrong-one" not in str(err.value)
-        monkeypatch.setenv("NBVERSION_IPFS_AUTH_SECURE", "Bearer s3cret")  # this remote's own, preferred
-        open_remote(repo, "secure").close()
-        assert _AuthStub.seen[-1] == "Bearer s3cret"
-        monkeypatch.setenv("NBVERSION_IPFS_AUTH_SECURE", "alice:pw")
-        with pytest.raises(RemoteError, match="HTTP 403"):
-            open_remote(repo, "secure")
-        assert _AuthStub.seen[-1] == "Basic YWxpY2U6cHc="
-        assert "s3cret" not in (repo.path / "remotes.json").read_text()
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_credentials_come_from_the_environment_are_sent_and_never_shown(repo, monkeypatch, node_wanting_auth):
+    url = node_wanting_auth("Bearer s3cret")
+    repo.commit(layers(seed=1010, n=1), model="clf", message="one")
+    repo.remote_add("secure", url)
+    monkeypatch.setenv("NBVERSION_IPFS_AUTH", "Bearer wrong-one")
+    with pytest.raises(RemoteError, match=r"refused /version \(HTTP 403\): it wants credentials") as err:
+        repo.push("clf", "secure")
+    assert "wrong-one" not in str(err.value)
+    monkeypatch.setenv("NBVERSION_IPFS_AUTH_SECURE", "Bearer s3cret")  # this remote's own, preferred
+    open_remote(repo, "secure").close()
+    assert node_wanting_auth.seen[-1] == "Bearer s3cret"
+    monkeypatch.setenv("NBVERSION_IPFS_AUTH_SECURE", "alice:pw")
+    with pytest.raises(RemoteError, match="HTTP 403"):
+        open_remote(repo, "secure")
+    assert node_wanting_auth.seen[-1] == "Basic YWxpY2U6cHc="
+    assert "s3cret" not in (repo.path / "remotes.json").read_text()
 
 
 # --- the command line ------------------------------------------------------------------------
