@@ -61,7 +61,9 @@ from .tensors import ML_DTYPES, NUMPY_DTYPES
 
 VERSION_FORMAT = "nbversion/version@1"
 MANIFEST_FORMAT = "nbversion/manifest@1"
+ENVIRONMENT_FORMAT = "nbversion/environment@1"
 WEIGHTS = "weights"
+DATA = "data"
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 MAX_RECORD = 32 << 20  # bytes in a version or manifest block (see the module docstring)
@@ -115,6 +117,18 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class Code:
+    """The code a version was made by: the notebook (nbformat JSON, outputs stripped, stored as a
+    UnixFS file so any IPFS tool can ``cat`` it) and the id of the cell that committed it."""
+
+    notebook: CID
+    cell: str = ""
+
+    def to_ipld(self) -> Dict[str, Any]:
+        return {"notebook": self.notebook, "cell": self.cell}
+
+
+@dataclass(frozen=True)
 class Version:
     """One immutable version (of a model's weights, for kind ``weights``). ``cid`` and
     ``seq``/``tags`` come from the repository, ``stats`` from the commit that made it."""
@@ -131,6 +145,9 @@ class Version:
     architecture: Any = None
     context: Dict[str, Any] = field(default_factory=dict)
     kind: str = WEIGHTS
+    data: Dict[str, CID] = field(default_factory=dict)
+    code: Optional[Code] = None
+    environment: Optional[CID] = None
     cid: Optional[CID] = None
     seq: Optional[int] = None
     tags: Tuple[str, ...] = ()
@@ -138,8 +155,16 @@ class Version:
 
     def to_ipld(self) -> Dict[str, Any]:
         kind = {} if self.kind == WEIGHTS else {"kind": self.kind}
+        links: Dict[str, Any] = {}  # written only when present, so older versions keep their CIDs
+        if self.data:
+            links["data"] = dict(sorted(self.data.items()))
+        if self.code is not None:
+            links["code"] = self.code.to_ipld()
+        if self.environment is not None:
+            links["environment"] = self.environment
         return {
             **kind,
+            **links,
             "format": VERSION_FORMAT,
             "model": self.model,
             "parents": list(self.parents),
@@ -153,6 +178,18 @@ class Version:
             "architecture": self.architecture,
             "context": dict(self.context),
         }
+
+    @property
+    def links(self) -> Tuple[CID, ...]:
+        """The versions this one depends on: its parents, then the data versions it links. A DAG
+        walk that follows history (push, pull, export, gc) follows these."""
+        return self.parents + tuple(c for c in self.data.values() if c not in self.parents)
+
+    @property
+    def extra_blocks(self) -> Tuple[CID, ...]:
+        """Blocks of this version beyond its manifest: its notebook code (a UnixFS file) and its
+        environment record."""
+        return tuple(c for c in (self.code.notebook if self.code else None, self.environment) if c is not None)
 
     @property
     def short(self) -> str:
@@ -325,6 +362,7 @@ def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
         architecture = check_data(obj.get("architecture"), f"{what} architecture")
     except MetadataError as exc:
         raise FormatError(str(exc)) from exc
+    data, code, environment = _decode_links(obj, what)
     kind = obj.get("kind", WEIGHTS)
     if not isinstance(kind, str) or kind not in KINDS:
         raise FormatError(f"{what} is of kind {kind!r:.100}, which this nbversion does not know. Update nbversion.")
@@ -341,8 +379,67 @@ def decode_version(block: bytes, cid: Optional[CID] = None) -> Version:
         architecture=architecture,
         context=context,
         kind=kind,
+        data=data,
+        code=code,
+        environment=environment,
         cid=cid,
     )
+
+
+MAX_CELL_ID = 256  # characters; nbformat's cell ids are at most 64
+
+
+def _decode_links(obj: Dict[str, Any], what: str) -> Tuple[Dict[str, CID], Optional[Code], Optional[CID]]:
+    """A version's optional links: data versions by role, its code, its environment record."""
+    data: Dict[str, CID] = {}
+    raw = obj.get("data", {})
+    if not isinstance(raw, dict):
+        raise FormatError(f"{what}: field 'data' must map names to data versions.")
+    for role, link in raw.items():
+        check_name(role, "Data link", FormatError)
+        cid = dagcbor.as_cid(link, f"{what} data link {role!r}")
+        if cid.codec != DAG_CBOR:
+            raise FormatError(f"{what}: data link {role!r} must link a version.")
+        data[role] = cid
+    code = None
+    if "code" in obj:
+        raw = obj["code"]
+        if not isinstance(raw, dict):
+            raise FormatError(f"{what}: field 'code' must be a map.")
+        notebook = dagcbor.as_cid(raw.get("notebook"), f"{what} code")
+        if notebook.codec not in (RAW, DAG_PB):
+            raise FormatError(f"{what}: its code must link a UnixFS file.")
+        cell = raw.get("cell", "")
+        if not isinstance(cell, str) or len(cell) > MAX_CELL_ID or not cell.isprintable():
+            raise FormatError(f"{what}: its code's cell id is not a short printable text.")
+        code = Code(notebook, cell)
+    environment = None
+    if "environment" in obj:
+        environment = dagcbor.as_cid(obj["environment"], f"{what} environment")
+        if environment.codec != DAG_CBOR:
+            raise FormatError(f"{what}: its environment must link a dag-cbor record.")
+    return data, code, environment
+
+
+def encode_environment(environment: Dict[str, Any]) -> bytes:
+    """The environment record of a version (the machine and software it was made with: any
+    JSON-like map, e.g. ``{"python": ..., "platform": ..., "packages": {name: version}}``)."""
+    fields = check_data(dict(environment), "environment")
+    fields.pop("format", None)
+    return dagcbor.encode({"format": ENVIRONMENT_FORMAT, **fields})
+
+
+def decode_environment(block: bytes) -> Dict[str, Any]:
+    """An environment record (without its ``format`` field), checked to be JSON-like data."""
+    obj = dagcbor.decode(block)
+    if not isinstance(obj, dict) or obj.get("format") != ENVIRONMENT_FORMAT:
+        raise FormatError("Not an nbversion environment record.")
+    try:
+        fields = check_data(obj, "environment")
+    except MetadataError as exc:
+        raise FormatError(str(exc)) from exc
+    fields.pop("format")
+    return fields
 
 
 #: What each kind of version's manifest decodes to. A new kind registers its decoder here.

@@ -25,9 +25,11 @@ from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.manifests import encode_manifest
 from ..formats.names import check_name
-from ..formats.records import WEIGHTS, Manifest, TensorEntry, Version, check_data, check_metrics, check_record_size
+from ..formats.records import (
+    DATA, WEIGHTS, Code, Manifest, TensorEntry, Version, check_data, check_metrics, check_record_size, encode_environment,
+)
 from ..formats.tensors import dtype_name, prepare, tensor_bytes
-from ..formats.unixfs import build_files
+from ..formats.unixfs import build_file, build_files
 from ..stores.base import BlockWriter
 from .refs import DEFAULT_BRANCH, branch_tips, check_model_name_free, check_tag_name_free, head, resolve
 
@@ -84,6 +86,9 @@ def commit(
     context: Optional[Mapping[str, Any]] = None,
     progress: Progress = None,
     allow_empty: bool = False,
+    data: Optional[Mapping[str, Union[str, CID]]] = None,
+    code: Optional[Tuple[bytes, str]] = None,
+    environment: Optional[Mapping[str, Any]] = None,
 ) -> Version:
     """Store ``tensors`` as a new version of ``model`` and move its branch to it.
 
@@ -96,7 +101,8 @@ def commit(
     return record(
         repo, model, WEIGHTS, write_weights(items, progress), message, metrics,
         parents=parents, branch=branch, tag=tag, author=author, framework=framework, software=software,
-        architecture=architecture, context=context, allow_empty=allow_empty,
+        architecture=architecture, context=context, allow_empty=allow_empty, data=data, code=code,
+        environment=environment,
     )  # fmt: skip
 
 
@@ -117,13 +123,21 @@ def record(
     architecture: Any = None,
     context: Optional[Mapping[str, Any]] = None,
     allow_empty: bool = False,
+    data: Optional[Mapping[str, Union[str, CID]]] = None,
+    code: Optional[Tuple[bytes, str]] = None,
+    environment: Optional[Mapping[str, Any]] = None,
 ) -> Version:
     """The pipeline every kind of version is committed through (see the module docstring).
 
     Model, branch and tag names follow :mod:`nbversion.formats.names`; a tag and a model never
     share a name. Content equal to the first parent's (the same manifest CID) is refused with
     :class:`UnchangedError` before the version is written, unless ``allow_empty`` (as git's
-    ``--allow-empty``)."""
+    ``--allow-empty``).
+
+    Links: ``data`` maps a role (``train``) to a data version (a ref or CID); ``code`` is the
+    notebook that made the version (nbformat JSON bytes, outputs stripped) and the committing
+    cell's id; ``environment`` a JSON-like map of the machine and software. Both are stored as
+    blocks of their own, so versions made in the same notebook or environment share them."""
     check_name(name, "Model")
     if not isinstance(message, str):
         raise MetadataError(f"The message must be text, got {type(message).__name__}.")
@@ -146,9 +160,13 @@ def record(
         context=check_data(dict(context or {}), "context"),
         kind=kind,
     )
+    env_block = encode_environment(environment) if environment is not None else None
+    if code is not None and not isinstance(code[0], (bytes, bytearray)):
+        raise MetadataError("The code must be the notebook's JSON as bytes.")
     started = time.perf_counter()
     with repo.index.locked() as db:
         check_model_name_free(repo, name)
+        links = {role: _data_version(repo, role, ref) for role, ref in (data or {}).items()}
         if tag is not None:
             _check_tag_free(repo, tag)
         head_branch, head_cid = head(repo, name)
@@ -158,7 +176,11 @@ def record(
             stored = content(writer)
             if parent_cids and not allow_empty:
                 _check_changed(repo, name, parent_cids[0], stored.manifest)
-            version = Version(model=name, parents=tuple(parent_cids), manifest=stored.manifest, time=_now(), **fields)
+            attached = _attach(writer, code, env_block)
+            version = Version(
+                model=name, parents=tuple(parent_cids), manifest=stored.manifest, time=_now(), data=links,
+                **attached, **fields,
+            )  # fmt: skip
             block = dagcbor.encode(version.to_ipld())
             check_record_size(block, "version")
             cid = CID.hash(DAG_CBOR, block)
@@ -173,6 +195,31 @@ def record(
                 repo.index.set_ref(db, "tag", tag, str(cid))
     stats = {**stored.stats, "bytes_written": written, "seconds": time.perf_counter() - started}
     return replace(version, cid=cid, seq=seq, tags=(tag,) if tag else (), stats=stats)
+
+
+def _data_version(repo: "Repo", role: str, ref: Union[str, CID]) -> CID:
+    """The CID of the data version ``ref`` names, linked as ``role``; an error if it is not one."""
+    check_name(role, "Data link")
+    cid = resolve(repo, ref)
+    linked = repo.index.version(cid, tags={})
+    if linked.kind != DATA:
+        raise MetadataError(
+            f"Data link {role}={ref} names {linked.model} {linked.label}, a {linked.kind} version, not a data version."
+        )
+    return cid
+
+
+def _attach(writer: BlockWriter, code: Optional[Tuple[bytes, str]], env_block: Optional[bytes]) -> Dict[str, Any]:
+    """Store the notebook's code (a UnixFS file) and the environment record; their links."""
+    out: Dict[str, Any] = {}
+    if code is not None:
+        notebook, cell = code
+        out["code"] = Code(build_file(bytes(notebook), writer.put).cid, cell or "")
+    if env_block is not None:
+        cid = CID.hash(DAG_CBOR, env_block)
+        writer.put(cid, env_block)
+        out["environment"] = cid
+    return out
 
 
 def _check_changed(repo: "Repo", name: str, parent: CID, manifest: CID) -> None:

@@ -9,7 +9,7 @@ from ..errors import BlockNotFoundError, FormatError, NbversionError
 from ..formats import dagcbor
 from ..formats.cid import CID, RAW
 from ..formats.manifests import ManifestTree, summary
-from ..formats.records import Version
+from ..formats.records import Version, decode_environment
 from ..formats.unixfs import FileInfo, SizeOf, check_file
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class ContentCheck:
         """Check one version's content; :class:`FormatError` (or KeyError for an absent node) if bad."""
         assert version.cid is not None
         self._records.update({version.cid: None, version.manifest: None})
+        self._attachments(version)
         if version.manifest in self._manifests:
             return
         tree = ManifestTree(version.manifest, self.get)
@@ -65,6 +66,14 @@ class ContentCheck:
             if shard.first is not None:
                 self._shards[shard.cid] = summary(entries)
         self._manifests.add(version.manifest)
+
+    def _attachments(self, version: Version) -> None:
+        """The notebook code (a UnixFS file) and environment record a version links, if any."""
+        if version.code is not None:
+            check_file(version.code.notebook, self.get, self._leaf_size, None, self._files)
+        if version.environment is not None and version.environment not in self._records:
+            decode_environment(self.get(version.environment))
+            self._records[version.environment] = None
 
     @property
     def blocks(self) -> List[CID]:
