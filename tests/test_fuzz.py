@@ -759,6 +759,10 @@ def well_formed_version(version: Version) -> None:
     for name, value in version.metrics.items():
         assert isinstance(name, str) and type(value) in (int, float) and math.isfinite(value)
     assert isinstance(version.software, dict) and isinstance(version.context, dict)
+    assert all(isinstance(r, str) and isinstance(c, CID) and c.codec == DAG_CBOR for r, c in version.data.items())
+    if version.code is not None:
+        assert version.code.notebook.codec in (RAW, DAG_PB) and isinstance(version.code.cell, str)
+    assert version.environment is None or version.environment.codec == DAG_CBOR
 
 
 def well_formed_manifest(manifest: Manifest) -> None:
@@ -806,7 +810,7 @@ field_values = (
     json_trees | cids | st.lists(cids, max_size=2)
     | st.sampled_from([None, True, 0, -1, 2**64 - 1, -(2**64), 0.5, "", "weights", "little", [], {}, [[]], {"": None}])
 )  # fmt: skip
-VERSION_KEYS = FIELDS[:13]  # format ... kind
+VERSION_KEYS = FIELDS[:13] + ("data", "code", "environment")  # format ... kind, and the links
 MANIFEST_KEYS = ("format", "tensors", "name", "dtype", "shape", "byteorder", "size", "data")
 
 
@@ -827,6 +831,11 @@ def version_records(draw: st.DrawFn) -> Dict[str, Any]:
         "time": draw(texts), "author": draw(texts), "framework": draw(texts),
         "software": draw(st.dictionaries(texts, texts, max_size=2)), "architecture": draw(json_trees),
         "context": draw(st.dictionaries(texts, json_trees, max_size=2)),
+        **draw(st.fixed_dictionaries({}, optional={
+            "data": st.dictionaries(st.sampled_from(["train", "test", "../x", ""]) | texts, cids, max_size=2),
+            "code": st.fixed_dictionaries({"notebook": cids, "cell": texts}),
+            "environment": cids,
+        })),
     }  # fmt: skip
 
 
