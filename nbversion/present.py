@@ -308,10 +308,11 @@ def history_json_text(repo: Optional["Repo"], limit: Optional[int] = None, offse
         "tags": {name: str(cid) for name, cid in repo.tags().items()},
         "fingerprint": fingerprint,
     }
-    versions = repo.log_json(None, None if limit is None else limit + 1, offset)
-    if limit is not None:
-        rest["next"] = str(offset + limit) if len(versions) > limit else None
-        versions = versions[:limit]
+    if limit is None:
+        versions = repo.log_json()
+    else:
+        versions, following = repo.log_page(None, limit, offset)
+        rest["next"] = None if following is None else str(following)
     return f'{json.dumps(rest)[:-1]}, "versions": [{",".join(versions)}]}}'
 
 

@@ -158,3 +158,22 @@ def test_a_row_without_summary_or_intact_record_is_left_out_with_a_warning(branc
     with pytest.warns(DamagedIndexWarning, match="left out"):
         listed = [json.loads(v) for v in repo.log_json()]
     assert listed == [v for v in expected if v["cid"] != gone]
+
+
+def test_a_damaged_row_inside_a_page_does_not_end_the_listing_early(branched):
+    """Pages count the index's rows: a page short of a damaged row still names the next page."""
+    repo = branched
+    expected = from_records(repo)
+    gone = expected[1]["cid"]
+    repo.close()
+    index_write(repo.path, "UPDATE versions SET summary=NULL, block=? WHERE cid=?", (b"\xa1damaged", gone))
+    with sqlite3.connect(repo.path / "blocks" / "blocks.sqlite") as db:
+        db.execute("DELETE FROM blocks WHERE cid=?", (bytes(nbversion.CID.parse(gone)),))
+    db.close()
+    listed, offset = [], 0
+    with pytest.warns(DamagedIndexWarning):
+        while offset is not None:
+            page = json.loads(present.history_json_text(repo, limit=2, offset=offset))
+            listed += page["versions"]
+            offset = None if page["next"] is None else int(page["next"])
+    assert [v["cid"] for v in listed] == [v["cid"] for v in expected if v["cid"] != gone]

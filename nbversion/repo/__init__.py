@@ -13,7 +13,7 @@ module             verbs
 ``checkout``       checkout (moves a model's HEAD)
 ``tag``            tag, untag
 ``read``           version, show, manifest, load, read_tensors
-``log``            history, log, log_json
+``log``            history, log, log_json, log_page
 ``diff``           diff
 ``transfer``       export_car, import_car
 ``remotes``        remotes, remote, remote_add, remote_remove
@@ -62,7 +62,7 @@ class Repo:
     from .diff import diff
     from .fetch import default_remote, fetch_progress, locate, pull  # pull.pull, marking what it made whole
     from .files import cat
-    from .log import history, log, log_json
+    from .log import history, log, log_json, log_page
     from .maintenance import fsck, gc
     from .remote_state import push, remote_states  # push.push, recording where it left the version
     from .read import load, manifest, read_tensors, show, version

@@ -330,6 +330,13 @@ class Index:
             self._write_summaries(db, missing)
         return out
 
+    def count(self, name: Optional[str] = None) -> int:
+        """How many rows the versions table has (of ``name`` if given), damaged ones included: what
+        pages of :meth:`listing` are counted in."""
+        query, args = ("SELECT COUNT(*) FROM versions WHERE name=?", (name,)) if name else ("SELECT COUNT(*) FROM versions", ())
+        rows = self.rows(query, args)
+        return int(rows[0][0]) if rows else 0
+
     def _write_summaries(self, db: sqlite3.Connection, summaries: List[Tuple[str, str]]) -> None:
         """Store computed ``(summary, cid)`` pairs; a cache, so a repository that cannot be written
         to (read-only, disk full) is listed all the same."""

@@ -10,7 +10,7 @@ costs the same at 50,000 versions as at 10. Every row read is checked against it
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from ..errors import CorruptIndexError, DamagedIndexWarning
 from ..formats.cid import CID
@@ -55,3 +55,10 @@ def log_json(repo: "Repo", model: Optional[str] = None, limit: Optional[int] = N
     (what a listing shows; :meth:`show` has the rest), read from the index's summaries; with
     ``limit``, the ``limit`` of them after the newest ``offset`` only (one page)."""
     return repo.index.listing(model, limit, offset)
+
+
+def log_page(repo: "Repo", model: Optional[str], limit: int, offset: int = 0) -> Tuple[List[str], Optional[int]]:
+    """One page of :func:`log_json`, and the offset of the next page (None after the last). Pages
+    count the index's rows, so a damaged row left out of a page does not end the listing early."""
+    versions = repo.index.listing(model, limit, offset)
+    return versions, offset + limit if offset + limit < repo.index.count(model) else None
