@@ -44,8 +44,8 @@ from hypothesis import Phase, event, example, given, note, seed, settings
 from hypothesis import strategies as st
 
 import nbversion
-from nbversion.errors import BlockNotFoundError, NbversionError
-from nbversion.formats import dagcbor
+from nbversion.errors import BlockNotFoundError, FormatError, NbversionError
+from nbversion.formats import dagcbor, unixfs_dir
 from nbversion.formats.car import MAX_SECTION, read_car, write_car
 from nbversion.formats.cid import CID, DAG_CBOR, DAG_PB, RAW, read_varint, varint
 from nbversion.formats.records import (
@@ -984,3 +984,44 @@ def test_resolve_of_something_other_than_text_raises_our_error(refs_repo, ref):
     """Refs come from JSON too (the panel's bridge): an object where text belongs is refused."""
     repo, _ = refs_repo
     assert outcome(repo.resolve, ref) is REFUSED
+
+
+# -- UnixFS folders (formats.unixfs_dir): a stranger's directory blocks ------------------------
+
+
+def folder_walk_outcome(blocks: Dict[CID, bytes], root: CID) -> Any:
+    """Walk a folder made of ``blocks`` (raw leaves sized by their bytes): entries or REFUSED."""
+
+    def get(cid: CID) -> bytes:
+        if cid not in blocks:
+            raise FormatError(f"{cid} is not here")
+        return blocks[cid]
+
+    return outcome(unixfs_dir.walk, root, get, lambda c: len(blocks[c]) if c in blocks else None)
+
+
+@fuzz(500)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "ü", ".", "..", "", "a/b", "x\x00", "A" * 300]) | texts, st.binary(max_size=40)),
+             max_size=5),
+    byte_edit_lists,
+)
+def test_walk_of_mutated_folders_yields_well_named_entries_or_refuses(files, edits):
+    """A folder block built right, then mutated: walking it names only safe relative paths, each
+    file as long as its blocks, or refuses; never an exception of another kind."""
+    blocks: Dict[CID, bytes] = {}
+    links = {}
+    for name, data in files:
+        cid = CID.hash(RAW, data)
+        blocks[cid] = data
+        if unixfs_dir.name_problem(name) is None:
+            links[name] = unixfs_dir.DirLink(name, cid, len(data))
+    block = apply_edits(unixfs_dir.encode_directory(sorted(links.values(), key=lambda l: l.name.encode())), edits)
+    root = CID.hash(DAG_PB, block)
+    blocks[root] = block
+    entries = folder_walk_outcome(blocks, root)
+    if entries is REFUSED:
+        return
+    for entry in entries:
+        assert entry.path == "" or all(unixfs_dir.name_problem(p) is None for p in entry.path.split("/"))
+        assert isinstance(entry.size, int) and entry.size >= 0
