@@ -35,7 +35,8 @@ from .errors import NbversionError, NbversionWarning, RepoNotFoundError, StoreFu
 from .repo import Repo, Version, file_cid, output_file
 
 #: Commands that read an existing repository (the others create one, or need none).
-READERS = {"log", "show", "diff", "tag", "export", "cat", "fsck", "gc", "checkout", "push"}
+READERS = {"log", "show", "env-diff", "diff", "tag", "export", "cat", "fsck", "gc", "checkout", "push"}
+READERS |= {"verify"}  # (files and folders: nbversion.repo.folders)
 #: Readers that make sense where there is no repository yet: an empty listing invites a first commit.
 EMPTY_OK = {"log", "tag"}
 #: The exit status of a command whose reader closed the pipe (128 + SIGPIPE, as git's is).
@@ -72,15 +73,27 @@ def cmd_log(repo: Repo, args: argparse.Namespace) -> Any:
         return [present.with_remotes(present.version_json(v), where) for v in versions]
     if not versions:
         return "No versions yet. Commit one with Repo().commit(...) or %commit_weights in a notebook."
-    return present.HistoryTable(args.model, versions, with_model=True, remotes=repo.remote_states())
+    return present.HistoryTable(args.model, versions, with_model=True, remotes=repo.remote_states(),
+                                labels=present.data_labels(repo, versions), items=present.data_items(repo, versions))  # fmt: skip
 
 
 def cmd_show(repo: Repo, args: argparse.Namespace) -> Any:
     version = repo.show(args.ref, args.model)
+    if version.kind == "data" and not args.code:  # a data version: its items and their summaries
+        entries = list(repo.open(version).entries.values())
+        return present.data_version_json(version, entries) if args.json else present.data_version_text(version, entries)
+    code, environment = repo.code(version), repo.environment(version)
+    if args.code:
+        return present.code_text(version, code)
     manifest = repo.manifest(version)
     if args.json:
-        return present.version_detail_json(version, manifest)
-    return present.version_text(version, manifest)
+        return {**present.version_detail_json(version, manifest), **present.provenance_json(version, code, environment)}
+    return present.version_text(version, manifest, present.provenance_lines(version, code, environment))
+
+
+def cmd_env_diff(repo: Repo, args: argparse.Namespace) -> Any:
+    diff = repo.env_diff(args.a, args.b, args.model)
+    return present.env_diff_json(diff) if args.json else present.env_diff_text(diff)
 
 
 def cmd_diff(repo: Repo, args: argparse.Namespace) -> Any:
@@ -272,6 +285,13 @@ def cmd_fsck(repo: Repo, args: argparse.Namespace) -> Any:
     return present.fsck_json(report) if args.json else present.fsck_text(report)
 
 
+def cmd_verify(repo: Repo, args: argparse.Namespace) -> Any:
+    """One line per file that is missing, changed or extra; exit status 1 if there is any."""
+    verified = repo.verify(args.ref, args.dir, item=args.item)
+    args.exit_code = 0 if verified.report.ok else 1
+    return present.verify_text(verified, args.dir, args.ref)
+
+
 def cmd_gc(repo: Repo, args: argparse.Namespace) -> Any:
     with progress_bar("gc") as progress:
         removed, freed = repo.gc(progress=progress)
@@ -390,6 +410,68 @@ def cmd_demo(repo: Repo, args: argparse.Namespace) -> Any:
     return run_demo(repo, typed(args))
 
 
+# --- notebooks: pins, headless runs, reproductions (nbversion.notebooks) -----------------------------
+
+
+def _existing(repo: Repo) -> Repo:
+    if not repo.exists:
+        raise RepoNotFoundError(f"No nbversion repository at {repo.path}. Name one with --repo or NBVERSION_DIR.")
+    return repo
+
+
+def cmd_pin(repo: Repo, args: argparse.Namespace) -> Any:
+    """``pin NB.ipynb [MODEL=REF]... [-d MODEL]...``: set (each REF resolved to its CID, in the
+    repository a run of the notebook would use) or drop pins in the notebook's metadata; with
+    neither, list them."""
+    from .notebooks import pins, run
+
+    wanted = run.parse_assignments(args.pins, "nbversion pin NOTEBOOK MODEL=REF")
+    if not wanted and not args.delete:
+        current = pins.read_pins(args.notebook)
+        return current if args.json else present.pins_text(args.notebook, current)
+    with _notebook_repo(args, args.notebook) as work:
+        resolved = run.resolve_pins(_existing(work), wanted) if wanted else {}
+    current = pins.set_pins(args.notebook, resolved, remove=tuple(args.delete))
+    return current if args.json else present.pins_text(args.notebook, current)
+
+
+def _notebook_repo(args: argparse.Namespace, notebook: str) -> Repo:
+    """A run's repository: --repo / NBVERSION_DIR, else the nearest .nbversion from the notebook's
+    folder (the one its kernel would find)."""
+    from .repo import find_repo_dir
+
+    if args.repo or os.environ.get("NBVERSION_DIR"):
+        return Repo(args.repo) if args.repo else Repo()
+    return Repo(find_repo_dir(Path(notebook).resolve().parent))
+
+
+def cmd_run(repo: Repo, args: argparse.Namespace) -> Any:
+    """``run NB``: execute the notebook headlessly from its pins (see nbversion.notebooks.run)."""
+    from .notebooks import run
+
+    pins = run.parse_assignments(args.pin, "--pin MODEL=REF")
+    parameters = {k: run.parse_value(v) for k, v in run.parse_assignments(args.parameter, "-p NAME=VALUE").items()}
+    with _notebook_repo(args, args.notebook) as work:
+        report = run.run(work, args.notebook, pins=pins, parameters=parameters, output=args.output,
+                         timeout=args.timeout, kernel=args.kernel, progress=True)  # fmt: skip
+    print(present.run_text(report), flush=True)
+    if report.failed is not None:
+        from .errors import NotebookRunError
+
+        raise NotebookRunError(f"The run stopped at {report.failed}. What ran is saved in {report.output}.")
+    return None
+
+
+def cmd_reproduce(repo: Repo, args: argparse.Namespace) -> Any:
+    """``reproduce REF``: rerun the code a version recorded, in a scratch repository, and compare."""
+    from .notebooks.reproduce import reproduce
+
+    report = reproduce(_existing(repo), args.ref, args.model, keep=args.keep, timeout=args.timeout,
+                       kernel=args.kernel, progress=True)  # fmt: skip
+    args.exit_code = 0 if report.match else 1
+    return present.reproduce_json(report) if args.json else present.reproduce_text(report)
+
+
 def at_least_one(text: str) -> int:
     """An argparse type: a whole number of 1 or more."""
     try:
@@ -426,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("show", cmd_show, "show one version: metadata and tensors", True)
     p.add_argument("ref", help="CID, CID prefix, tag, MODEL, MODEL~N, vN, HEAD")
+    p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
+    p.add_argument("--code", action="store_true",
+                   help="print the notebook code that made it, up to the committing cell (a # %%%% script)")  # fmt: skip
+
+    p = add("env-diff", cmd_env_diff, "what changed between the environments two versions were made in", True)
+    p.add_argument("a")
+    p.add_argument("b")
     p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
 
     p = add("diff", cmd_diff, "compare two versions tensor by tensor", True)
@@ -518,6 +607,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="FILE.npz or FILE.safetensors: write the tensors there, moving nothing")
     p.add_argument("--model")
     p.add_argument("--from", dest="remote", metavar="REMOTE", help="load a CID that is not here from this remote")
+
+    p = add("pin", cmd_pin, "list, set or drop a notebook's pins (metadata.nbversion.pins: the versions it starts from)", True)
+    p.add_argument("notebook", metavar="NOTEBOOK.ipynb")
+    p.add_argument("pins", nargs="*", metavar="MODEL=REF", help="pin MODEL to the version REF names (stored as its CID)")
+    p.add_argument("-d", "--delete", action="append", default=[], metavar="MODEL", help="drop MODEL's pin (repeatable)")
+
+    p = add("run", cmd_run, "execute a notebook headlessly (nbclient) from its pins; save the executed copy")
+    p.add_argument("notebook", metavar="NOTEBOOK.ipynb")
+    p.add_argument("--pin", action="append", default=[], metavar="MODEL=REF",
+                   help="start MODEL from REF for this run (over the notebook's own pin; repeatable)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="OUT.ipynb", help="where to save the executed notebook (default: NOTEBOOK.out.ipynb)")
+    p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter, papermill-style (after the cell tagged 'parameters'; repeatable)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="how long one cell may run (default 600)")
+    p.add_argument("--kernel", metavar="NAME", help="the kernel to run it in (default: the notebook's)")
+
+    p = add("reproduce", cmd_reproduce, "rerun the code a version recorded (in a scratch repository) and compare its weights", True)
+    p.add_argument("ref")
+    p.add_argument("--model", help="model that vN / HEAD / a branch name refer to")
+    p.add_argument("--keep", metavar="DIR", help="keep the scratch repository and executed notebook in DIR (new or empty)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS", help="how long one cell may run (default 600)")
+    p.add_argument("--kernel", metavar="NAME", help="the kernel to run it in (default: the notebook's)")
+
+    p = add("verify", cmd_verify, "check a local folder (or file) against a data version, file by file")
+    p.add_argument("ref", help="a data version (NAME, NAME~N, tag, CID...), or the CID of a stored folder or file")
+    p.add_argument("dir", metavar="DIR", help="the local folder (or file) to check")
+    p.add_argument("--item", help="which file or folder item of the data version (default: the one named like DIR, "
+                   "else the only folder)")  # fmt: skip
 
     add("demo", cmd_demo, "commit, browse and restore a small model in ./.nbversion (a tour)")
     return parser

@@ -141,3 +141,30 @@ class RemoteAuthError(RemoteError, PermissionError):
 class PinningError(RemoteError):
     """A pinning service could not pin a version (its status is ``failed``), or answered otherwise
     than the IPFS Pinning Service API says."""
+
+
+class PinError(NbversionError, LookupError):
+    """A notebook has no pin for a model, or its pins (in its metadata or ``NBVERSION_PINS``) cannot be read."""
+
+
+class NotebookRunError(NbversionError, RuntimeError):
+    """A notebook run (``nbversion run`` / ``reproduce``) could not start, or one of its cells failed."""
+
+
+class NotReproducibleError(NbversionError, ValueError):
+    """A version cannot be reproduced: it recorded no code, or its code lacks the committing cell."""
+
+
+class WrongKindError(NbversionError, TypeError):
+    """A version of one kind where another is expected: a data version given to a weights reader
+    (``%checkout digits model``), or a model's weights where a data version is wanted."""
+
+
+class FolderError(NbversionError, ValueError):
+    """A file or folder on disk cannot be stored as it is: a symbolic link, a device, a name that
+    cannot be stored (control characters, not UTF-8), or nesting too deep."""
+
+
+class RestoreConflictError(NbversionError, FileExistsError):
+    """Restoring a stored file or folder would overwrite files that differ (without ``force``),
+    or put a file where a folder is (or the reverse); nothing was written."""

@@ -104,6 +104,9 @@ def commit_model(
     context: Optional[Mapping[str, Any]] = None,
     optimizer: Any = None,
     allow_empty: bool = False,
+    code: Optional[Tuple[bytes, str]] = None,
+    environment: Optional[Mapping[str, Any]] = None,
+    data: Optional[Mapping[str, Union[str, CID]]] = None,
 ) -> CommitReport:
     """Commit the live weights of ``obj`` as a new version of model ``name`` (tagged ``tag``, in
     the same transaction).
@@ -111,6 +114,9 @@ def commit_model(
     ``parent``: the version the model is at (default: the model's HEAD). ``optimizer``: True for
     the model's own optimizer (Keras), or an optimizer object (PyTorch), to store its state too.
     ``allow_empty``: commit even when the weights equal the parent's (refused otherwise).
+    ``code`` (the notebook's JSON bytes and the committing cell's id) and ``environment`` are
+    recorded with the version (see :meth:`nbversion.Repo.commit`), and ``data`` (role -> data
+    version ref) links the data versions it was trained or evaluated on.
     """
     adapter = require_adapter(obj, name)
     weights = adapter.read(obj)
@@ -125,7 +131,8 @@ def commit_model(
         version = repo.commit(
             tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
             branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
-            architecture=architecture, context=context, allow_empty=allow_empty,
+            architecture=architecture, context=context, allow_empty=allow_empty, code=code, environment=environment,
+            data=data,
         )  # fmt: skip
     except BaseException:
         for future in fingerprints.values():

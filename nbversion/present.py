@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from .formats.cid import CID
 from .live import CheckoutReport, CommitReport, ModelStatus
-from .repo import FsckReport, Manifest, TensorDiff, Version
+from .repo import EnvironmentDiff, FsckReport, Manifest, TensorDiff, Version, cell_source, cells_upto
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -129,6 +129,7 @@ def version_json(v: Version) -> Dict[str, Any]:
         "architecture": v.architecture,
         "context": v.context,
         "tags": list(v.tags),
+        **({"data": {role: str(cid) for role, cid in sorted(v.data.items())}} if v.data else {}),
     }
 
 
@@ -142,9 +143,10 @@ def version_detail_json(v: Version, manifest: Manifest) -> Dict[str, Any]:
     return out
 
 
-def version_text(v: Version, manifest: Manifest) -> str:
+def version_text(v: Version, manifest: Manifest, provenance: Optional[Sequence[str]] = None) -> str:
     """Everything a version records, for a terminal or a cell's output (every value :func:`clean`;
-    the cell's source keeps its lines, tabs expanded)."""
+    the cell's source keeps its lines, tabs expanded); ``provenance``: the lines of
+    :func:`provenance_lines`, shown before the tensors."""
     lines = [
         f"{v.model} {v.label}  {v.cid}",
         f"parents:   {', '.join(str(p) for p in v.parents) or 'none (first version)'}",
@@ -164,7 +166,10 @@ def version_text(v: Version, manifest: Manifest) -> str:
         lines.append(clean(f"cell:      [{cell.get('execution_count')}]{cell_id}"))
         source = cell.get("source") or ""
         lines += ["    " + line for line in clean_lines(source)] if source else []
+    if provenance is not None:
+        context.pop("code_source", None)  # (the code line says it)
     lines += [clean(f"context:   {key}: {json.dumps(value)}") for key, value in context.items()]
+    lines += list(provenance or ())
     lines.append(f"tensors:   {len(manifest.tensors)}, {manifest.nbytes:,} bytes")
     rows = [[t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar", f"{t.size:,}", str(t.data)] for t in manifest.tensors]
     return "\n".join(lines) + "\n\n" + table(rows, ["tensor", "dtype", "shape", "bytes", "cid"])
@@ -195,6 +200,123 @@ def version_line(v: Version, current: Optional[CID], metric: Optional[str]) -> s
     return clean(f"{mark} {v.label}  {v.short}  {v.message}{tags}{value}")
 
 
+# -- provenance: the code and environment a version was made with -------------------------------
+
+#: Packages whose versions a version's summary names when its environment has them.
+KEY_PACKAGES = ("numpy", "keras", "tensorflow", "tensorflow-cpu", "torch", "jax", "nbversion")
+NotebookAndCell = Optional[Tuple[Dict[str, Any], str]]
+
+
+def provenance_lines(
+    v: Version, code: NotebookAndCell, environment: Optional[Dict[str, Any]], source_lines: int = 5
+) -> List[str]:
+    """A version's code (notebook, committing cell and its first lines, code CID) and environment
+    (Python, platform, CPU/GPU, packages), for :func:`version_text`; "not recorded" for either
+    when the version has none."""
+    lines: List[str] = []
+    if code is None or v.code is None:
+        lines.append("code:      not recorded")
+    else:
+        notebook, cell_id = code
+        where = v.context.get("notebook") or "(no notebook file)"
+        origin = {"history": ", from the kernel's inputs"}.get(v.context.get("code_source"), "")
+        lines.append(clean(f"code:      {where}{origin}  {v.code.notebook}"))
+        cells = cells_upto(notebook, cell_id)
+        committing = cells[-1] if cells and cells[-1].get("id") == cell_id else None
+        total = len(notebook.get("cells", []))
+        lines.append(clean(f"           committed by cell {cell_id} ({len(cells)} of {total} cells)"))
+        if committing is not None:
+            text = clean_lines(cell_source(committing))
+            lines += ["    " + line for line in text[:source_lines]]
+            lines += ["    ..."] if len(text) > source_lines else []
+    if environment is None or v.environment is None:
+        lines.append("environment: not recorded")
+        return lines
+    env = environment
+    packages = env.get("packages") if isinstance(env.get("packages"), dict) else {}
+    gpus = ", ".join(map(str, env.get("gpus") or [])) or "none"
+    known = ", ".join(f"{n} {packages[n]}" for n in KEY_PACKAGES if n in packages)
+    lines += [
+        clean(f"environment: {v.environment}"),
+        clean(f"           python {env.get('python')} ({env.get('implementation')}), "
+              f"{env.get('system')} {env.get('release')} {env.get('machine')}"),
+        clean(f"           cpu {env.get('cpu')} x {env.get('cpus')}; gpus: {gpus}"),
+        clean(f"           {len(packages)} packages" + (f": {known}" if known else "")),
+    ]  # fmt: skip
+    return lines
+
+
+def provenance_json(v: Version, code: NotebookAndCell, environment: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A version's code and environment as JSON data (None where not recorded): the code's CID,
+    notebook path, committing cell id and source; the environment record and its CID."""
+    out: Dict[str, Any] = {"code": None, "environment": None}
+    if code is not None and v.code is not None:
+        notebook, cell_id = code
+        cells = cells_upto(notebook, cell_id)
+        source = cell_source(cells[-1]) if cells and cells[-1].get("id") == cell_id else None
+        out["code"] = {"cid": str(v.code.notebook), "notebook": v.context.get("notebook"), "cell": cell_id,
+                       "source": source, "origin": v.context.get("code_source")}  # fmt: skip
+    if environment is not None and v.environment is not None:
+        out["environment"] = {"cid": str(v.environment), **environment}
+    return out
+
+
+def code_text(v: Version, code: NotebookAndCell) -> str:
+    """The stored notebook's cells up to the committing one, as a script in the percent format
+    (``# %%`` before each code cell, markdown as comments), which editors and jupytext run."""
+    if code is None or v.code is None:
+        return clean(f"No code recorded for {v.model} {v.label}: it was not committed from a notebook.")
+    notebook, cell_id = code
+    out = [clean(f"# {v.model} {v.label}  {v.cid}"),
+           clean(f"# code {v.code.notebook}, committed by cell {cell_id}")]  # fmt: skip
+    for cell in cells_upto(notebook, cell_id):
+        kind = cell.get("cell_type")
+        text = clean_lines(cell_source(cell))
+        if kind == "code":
+            out += ["", clean(f"# %% id={cell.get('id', '')}"), *text]
+        else:
+            out += ["", clean(f"# %% [{kind}]"), *("# " + line if line else "#" for line in text)]
+    return "\n".join(out)
+
+
+def env_diff_text(d: EnvironmentDiff) -> str:
+    """What changed between two versions' environments: machine fields, then packages added,
+    removed and changed (old -> new); "same environment" when the records are one."""
+    a = f"{d.a.model} {d.a.label}" if d.a is not None else "recorded"
+    b = f"{d.b.model} {d.b.label}" if d.b is not None else "this environment"
+    head = clean(f"{a} -> {b}: ")
+    if d.missing:
+        return head + clean(f"environment not recorded for {', '.join(d.missing)}.")
+    if d.same:
+        record = f" ({d.a.environment})" if d.a is not None and d.a.environment else ""
+        return head + clean(f"same environment{record}.")
+    lines = [head + f"{len(d.fields)} fields, {len(d.added)} packages added, {len(d.removed)} removed, "
+             f"{len(d.changed)} changed."]  # fmt: skip
+    lines += [clean(f"  {name}: {_env_value(old)} -> {_env_value(new)}") for name, old, new in d.fields]
+    lines += [clean(f"  + {n} {ver}") for n, ver in d.added.items()]
+    lines += [clean(f"  - {n} {ver}") for n, ver in d.removed.items()]
+    lines += [clean(f"  ~ {n} {old} -> {new}") for n, (old, new) in d.changed.items()]
+    return "\n".join(lines)
+
+
+def env_diff_json(d: EnvironmentDiff) -> Dict[str, Any]:
+    """:func:`env_diff_text` as JSON data."""
+    return {
+        "a": str(d.a.cid) if d.a else None, "b": str(d.b.cid) if d.b else None, "same": d.same,
+        "missing": list(d.missing),
+        "environments": [str(v.environment) if v and v.environment else None for v in (d.a, d.b)],
+        "fields": [{"name": n, "old": old, "new": new} for n, old, new in d.fields],
+        "added": d.added, "removed": d.removed, "changed": {n: {"old": o, "new": w} for n, (o, w) in d.changed.items()},
+    }  # fmt: skip
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "not recorded" if value is None else str(value)
+
+
+
 # -- histories -----------------------------------------------------------------------------------
 
 
@@ -216,7 +338,10 @@ class HistoryTable:
 
     ``current`` is marked with ``*``; ``with_model`` adds a model column (the shell's ``log``);
     ``remotes`` (``Repo.remote_states()``) adds a column saying where pushes left each version
-    (``lab: pinned``), when any version shown is on a remote."""
+    (``lab: pinned``), when any version shown is on a remote. ``labels`` (data version CID ->
+    ``digits v2``, :func:`data_labels`) names the data versions a model version links, in a
+    ``data`` column (``train=digits v2``); ``items`` (data version CID -> what it holds,
+    :func:`data_items`) adds an ``items`` column to a data set's history."""
 
     model: Optional[str]
     versions: List[Version]
@@ -224,22 +349,35 @@ class HistoryTable:
     with_model: bool = False
     metric_names: List[str] = field(default_factory=list)
     remotes: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
+    labels: Dict[str, str] = field(default_factory=dict)
+    items: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.metric_names:
             self.metric_names = sorted({m for v in self.versions for m in v.metrics})
         self._on_remotes = any(str(v.cid) in self.remotes for v in self.versions)
+        self._extra = ["data"] * any(v.data for v in self.versions) + ["items"] * any(
+            str(v.cid) in self.items for v in self.versions
+        )
 
     def header(self) -> List[str]:
         remote = ["remotes"] * self._on_remotes
-        return ["model"] * self.with_model + ["version", "cid", "time (UTC)", "message", "tags"] + remote + self.metric_names
+        return (["model"] * self.with_model + ["version", "cid", "time (UTC)", "message", "tags"] + remote + self._extra
+                + self.metric_names)  # fmt: skip
+
+    def data_links(self, v: Version) -> str:
+        """The data versions ``v`` links: ``train=digits v2, test=digits-test v1``."""
+        return ", ".join(f"{role}={self.labels.get(str(cid), str(cid)[:16])}" for role, cid in sorted(v.data.items()))
+
+    def _extra_cells(self, v: Version) -> List[str]:
+        return [self.data_links(v) if c == "data" else self.items.get(str(v.cid), "") for c in self._extra]
 
     def cells(self, v: Version) -> List[str]:
         label = v.label if self.current is None else ("* " if v.cid == self.current else "  ") + v.label
         remote = [remote_states_text(self.remotes.get(str(v.cid), []))] * self._on_remotes
-        return [v.model] * self.with_model + [label, v.short, when(v), v.message, ", ".join(v.tags)] + remote + [
-            number(v.metrics.get(m)) for m in self.metric_names
-        ]
+        return [v.model] * self.with_model + [label, v.short, when(v), v.message, ", ".join(v.tags)] + remote + (
+            self._extra_cells(v)
+        ) + [number(v.metrics.get(m)) for m in self.metric_names]
 
     def _empty(self) -> str:
         return clean(f"No versions of {self.model!r} yet.") if self.model else "No versions yet."
@@ -265,6 +403,7 @@ class HistoryTable:
             }  # fmt: skip
             if self._on_remotes:
                 row["remotes"] = remote_states_text(self.remotes.get(str(v.cid), []))
+            row.update(zip(self._extra, self._extra_cells(v)))
             row.update({(m if m not in row else f"metric:{m}"): x for m, x in v.metrics.items()})
             out.append(row)
         return out
@@ -665,6 +804,31 @@ def watch_json(report: Any) -> Dict[str, Any]:
             "events": [event(e) for e in report.events]}  # fmt: skip
 
 
+def watch_view(topic: str, remote: str, events: Sequence[Any], running: bool, error: str = "") -> Rendered:
+    """A kernel's watch of ``topic`` as one output that is redrawn in place: a line saying whether
+    it runs, then each announcement handled (:func:`watch_event_text`), the newest last."""
+    verified = sum(1 for e in events if e.accepted)
+    refused = len(events) - verified
+    counts = f"{verified} version{'s' if verified != 1 else ''} verified, {refused} refused"
+    if running:
+        head = f"Watching topic {topic!r} on {remote} ({counts}); stop with %nbversion watch {topic} --stop"
+    else:
+        head = f"Stopped watching topic {topic!r} on {remote} ({counts})" + (f": {error}" if error else ".")
+    lines = [clean(head)] + [watch_event_text(e) for e in events]
+    items = "".join(
+        f'<li class="{"nbversion-refused" if not e.accepted else "nbversion-verified"}">{html.escape(line)}</li>'
+        for e, line in zip(events, lines[1:])
+    )
+    body = f'<div class="nbversion-watch"><div>{html.escape(lines[0])}</div>' + (f"<ul>{items}</ul>" if items else "")
+    return Rendered("\n".join(lines), body + "</div>")
+
+
+def announced_json(event: Any, topic: str, remote: str) -> Dict[str, Any]:
+    """The panel's event for a version a watch verified: its summary, who announced it, where."""
+    return {"event": "announced", "topic": topic, "remote": remote, "from": event.announcement.sender,
+            "new": event.new, "version": version_json(event.version)}  # fmt: skip
+
+
 # --- pinning services ------------------------------------------------------------------------------
 
 
@@ -692,3 +856,172 @@ def pin_json(pin: Any) -> Dict[str, Any]:
     """A pinning service's pin request (its status, CID, name, origins) as JSON data."""
     return {"requestid": pin.requestid, "status": pin.status, "cid": str(pin.cid), "name": pin.name,
             "created": pin.created, "origins": list(pin.origins), "meta": dict(pin.meta)}  # fmt: skip
+
+
+# --- notebooks: pins, runs, reproductions (nbversion.notebooks) -------------------------------------
+
+
+def pins_text(notebook: object, pins: Dict[str, str]) -> str:
+    """A notebook's pins (``metadata.nbversion.pins``), one ``MODEL  CID`` line each."""
+    if not pins:
+        return clean(f"{notebook} pins no versions.")
+    width = max(len(m) for m in pins)
+    return "\n".join(clean(f"{model:<{width}}  {cid}") for model, cid in sorted(pins.items()))
+
+
+def committed_text(versions: Sequence[Version]) -> str:
+    """The versions a run committed, oldest first: model, label, full CID and metrics."""
+    if not versions:
+        return "It committed no versions."
+    lines = [f"It committed {len(versions)} version{'s' * (len(versions) != 1)}:"]
+    for v in versions:
+        metrics = "  ".join(f"{name}={number(value)}" for name, value in v.metrics.items())
+        lines.append(clean(f"  {v.model} {v.label}  {v.cid}  {metrics}".rstrip()))
+    return "\n".join(lines)
+
+
+def run_text(report: Any) -> str:
+    """What ``nbversion run`` did (a :class:`nbversion.notebooks.run.RunReport`)."""
+    pins = ", ".join(f"{m}={c}" for m, c in sorted(report.pins.items())) or "none"
+    head = "Ran" if report.ok else "Stopped running"
+    lines = [clean(f"{head} {report.source.name} (pins: {pins}); the executed notebook is {report.output}"),
+             committed_text(report.committed)]  # fmt: skip
+    return "\n".join(lines)
+
+
+def reproduce_text(report: Any) -> str:
+    """What ``nbversion reproduce`` found (a :class:`nbversion.notebooks.reproduce.ReproduceReport`)."""
+    a, b = report.recorded, report.reproduced
+    lines: List[str] = []
+    if report.failed is not None:
+        lines.append(clean(f"The rerun stopped: {report.failed}"))
+    if b is None:
+        lines.append(clean(f"The rerun committed no version of {a.model}, so {a.label} was not reproduced."))
+    elif report.match:
+        lines.append(clean(f"{a.model} {a.label} reproduced bit for bit: the rerun's weights are the recorded ones "
+                           f"(manifest {a.manifest})."))  # fmt: skip
+    else:
+        lines.append(clean(f"{a.model} {a.label} was NOT reproduced: the rerun's weights (manifest {b.manifest}) "
+                           f"differ from the recorded ones (manifest {a.manifest})."))  # fmt: skip
+        if report.diffs:
+            lines.append(diff_text(report.diffs))
+    if report.metrics:
+        rows = [[name, number(x), number(y)] for name, x, y in report.metrics]
+        lines.append(table(rows, ["metric", "recorded", "rerun"]))
+    for role, label, same in report.data:
+        said = "not linked by the rerun" if same is None else "the same content" if same else "DIFFERENT content"
+        lines.append(clean(f"Data {role}: {label} (recorded); the rerun's: {said}."))
+    if report.environment is not None and not report.match:
+        lines.append("Environment, recorded -> rerun: " + env_diff_text(report.environment))
+    if report.scratch is not None:
+        lines.append(clean(f"Kept the rerun in {report.scratch} (its repository and the executed notebook)."))
+    return "\n".join(lines)
+
+
+def reproduce_json(report: Any) -> Dict[str, Any]:
+    """:func:`reproduce_text` as JSON data."""
+    b, failed = report.reproduced, report.failed
+    return {
+        "recorded": str(report.recorded.cid), "reproduced": str(b.cid) if b else None, "match": report.match,
+        "manifests": [str(report.recorded.manifest), str(b.manifest) if b else None], "pins": dict(report.pins),
+        "failed": None if failed is None else {"index": failed.index, "id": failed.id, "error": failed.error},
+        "metrics": [{"name": n, "recorded": x, "rerun": y} for n, x, y in report.metrics],
+        "tensors": [diff_json(d) for d in report.diffs],
+        "environment": env_diff_json(report.environment) if report.environment is not None else None,
+        "data": [{"role": role, "recorded": label, "same": same} for role, label, same in report.data],
+        "kept": str(report.scratch) if report.scratch else None,
+    }  # fmt: skip
+
+
+# -- data versions (kind "data": arrays, tables, files, folders) ---------------------------------
+
+
+def data_labels(repo: "Repo", versions: Sequence[Version]) -> Dict[str, str]:
+    """The data versions ``versions`` link, each as ``NAME vN`` (for :class:`HistoryTable`)."""
+    out: Dict[str, str] = {}
+    for cid in {c for v in versions for c in v.data.values()}:
+        try:
+            linked = repo.version(cid)
+            out[str(cid)] = f"{linked.model} {linked.label}"
+        except Exception:  # not here (a partial import): its CID is shown
+            out[str(cid)] = str(cid)[:16]
+    return out
+
+
+def item_text(entry: Any) -> str:
+    """One item of a data version in a few words: ``y int64[60] (3 classes)``."""
+    summary = entry.summary or {}
+    classes = summary.get("classes")
+    if entry.type == "array":
+        shown = f"{entry.name} {entry.dtype}{list(entry.shape)}"
+        return shown + (f" ({len(classes)} classes)" if isinstance(classes, dict) else "")
+    if entry.type == "table" and entry.series:
+        return f"{entry.name} series[{entry.rows:,}]" + (f" ({len(classes)} classes)" if isinstance(classes, dict) else "")
+    if entry.type == "table":
+        return f"{entry.name} ({entry.rows:,} rows x {len(entry.columns)} cols)"
+    if entry.type == "folder":
+        return f"{entry.name}/ ({entry.files:,} files, {size(entry.size)})"
+    return f"{entry.name} ({size(entry.size)})"
+
+
+def data_items(repo: "Repo", versions: Sequence[Version]) -> Dict[str, str]:
+    """What each data version among ``versions`` holds, in a few words (one manifest block read each)."""
+    return {str(v.cid): clean(", ".join(item_text(e) for e in repo.open(v).entries.values()))
+            for v in versions if v.kind == "data"}  # fmt: skip
+
+
+def data_version_text(v: Version, entries: Sequence[Any]) -> str:
+    """A data version: what it records, then one row per item with its summary."""
+    lines = [clean(line) for line in (
+        f"{v.model} {v.label}  {v.cid}  (data)",
+        f"parents:   {', '.join(str(p) for p in v.parents) or 'none (first version)'}",
+        f"time:      {v.time}   author: {v.author}",
+        f"message:   {v.message}",
+        f"tags:      {', '.join(v.tags) or 'none'}",
+    )]  # fmt: skip
+    lines += [clean(f"context:   {key}: {json.dumps(value)}") for key, value in v.context.items() if key != "cell"]
+    lines.append(f"items:     {len(entries)}, {sum(e.size for e in entries):,} bytes")
+    rows = [[e.name, e.type, item_text(e).split(" ", 1)[-1], f"{e.size:,}", json.dumps(e.summary or {})[:120], str(e.data)]
+            for e in entries]  # fmt: skip
+    return "\n".join(lines) + "\n\n" + table([[clean(c) for c in r] for r in rows], ["item", "type", "holds", "bytes", "summary", "cid"])
+
+
+def data_version_json(v: Version, entries: Sequence[Any]) -> Dict[str, Any]:
+    """A data version with its items (name, type, size, CID, summary and the type's own fields)."""
+    out = version_json(v)
+    out["items"] = [{"name": e.name, "type": e.type, "size": e.size, "cid": str(e.data), "summary": e.summary,
+                     **({"dtype": e.dtype, "shape": list(e.shape)} if e.type == "array" else {}),
+                     **({"rows": e.rows, "columns": list(e.columns)} if e.type == "table" else {}),
+                     **({"files": e.files} if e.type == "folder" else {})} for e in entries]  # fmt: skip
+    return out
+
+
+def data_commit_text(v: Version) -> str:
+    """What ``%commit_data`` did, in one line."""
+    s = v.stats or {}
+    if s.get("unchanged"):
+        return clean(f"{v.model} is unchanged: its items are already {v.label} ({v.short}…); nothing was written.")
+    tags = f" [{', '.join(v.tags)}]" if v.tags else ""
+    message = f' "{v.message}"' if v.message else ""
+    return clean(f"{v.model} {v.label} {v.short}…{message}{tags}: {s.get('items', 0)} items, "
+                 f"{size(s.get('bytes', 0))}, +{size(s.get('bytes_written', 0))} written")  # fmt: skip
+
+
+def data_checkout_text(restored: Sequence[Tuple[str, Version, Sequence[str]]]) -> str:
+    """What ``%checkout --with-data`` restored: per role, the data version and its items."""
+    return "\n".join(clean(f"with data {role}={v.model} {v.label} ({v.short}…): {', '.join(names)}")
+                     for role, v, names in restored)  # fmt: skip
+
+
+# -- verify (a local file or folder against a stored one: nbversion.repo.folders) --------------------
+
+
+def verify_text(verified: Any, path: str, ref: str) -> str:
+    """One line per problem (``missing:``, ``changed:``, ``extra:`` and the path under ``path``),
+    or that ``path`` matches ``ref`` and how many files it holds."""
+    report = verified.report
+    if report.ok:
+        source = f"; item {verified.item!r} of {verified.version}" if verified.version else ""
+        return clean(f"{path} matches {ref} ({report.files:,} files{source})")
+    lines = [f"missing: {p}" for p in report.missing] + [f"changed: {p}" for p in report.changed]
+    return "\n".join(clean(line) for line in lines + [f"extra:   {p}" for p in report.extra])

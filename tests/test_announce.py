@@ -258,3 +258,19 @@ def test_a_node_that_stops_mid_watch_ends_the_watch_with_a_clear_error(second_re
     threading.Thread(target=stop_once_watched, daemon=True).start()
     with pytest.raises(RemoteError, match=f"The IPFS node at {node.url} (ended|broke off) the subscription to 'lab'"):
         second_repo.watch("lab", node.url, timeout=60)
+
+
+def test_a_watch_on_a_thread_says_when_it_is_subscribed_and_ends_when_told(second_repo, peer_node):
+    """What a kernel's `%nbversion watch` runs on: ``on_subscribed`` once the node took the
+    subscription, and a ``stop`` event that ends the watch without an announcement or a timeout."""
+    stop, subscribed, reports = threading.Event(), threading.Event(), []
+    watcher = threading.Thread(target=lambda: reports.append(second_repo.watch(
+        "nbversion-test-stop", peer_node.url, stop=stop, on_subscribed=subscribed.set)), daemon=True)  # fmt: skip
+    watcher.start()
+    assert subscribed.wait(60)
+    node = IpfsStore(peer_node.url)
+    assert "nbversion-test-stop" in Pubsub(node).subscriptions()
+    node.close()
+    stop.set()
+    watcher.join(30)
+    assert not watcher.is_alive() and reports[0].events == [] and not reports[0].interrupted

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from jupyter_client.manager import start_new_kernel
 
+import nbversion
 from nbversion.jupyter.bridge import Bridge
 from nbversion.jupyter.session import KernelSession
 
@@ -120,3 +121,68 @@ def test_a_bug_still_gets_an_answer_and_is_called_a_bug(bridge, monkeypatch, cap
     assert reply["ok"] is False and reply["id"] == 7
     assert reply["error"]["type"] == "InternalError" and "ZeroDivisionError" in reply["error"]["message"]
     assert "ZeroDivisionError" in caplog.text  # logged with its traceback
+
+
+class Comm:
+    """Stands in for the Jupyter comm in plain-Python tests: what the bridge sends, in order."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, data):
+        self.sent.append(data)
+
+
+def test_events_the_session_reports_reach_the_panel_with_the_protocol_version(bridge):
+    b, session, ns = bridge
+    b.comm = Comm()
+    watch = {"event": "watch", "topic": "lab", "remote": "http://127.0.0.1:5001", "running": True}
+    session.notify(watch)  # what a `%nbversion watch` reports, from its thread
+    assert b.comm.sent == [{"protocol": 1, **watch}]
+    listing = ask(b, op="list")["result"]
+    assert listing["watches"] == {} and listing["announced"] == []  # no watch runs in this kernel
+    b.unsubscribe_events()
+    session.notify(watch)
+    assert len(b.comm.sent) == 1  # unsubscribed: nothing more is forwarded
+
+
+def test_a_panel_that_takes_up_the_comm_says_so_and_gets_what_the_server_cannot_tell_it(bridge):
+    b, session, ns = bridge
+    b.comm = Comm()
+    session.commit("w", ns["w"], "one")
+    assert b.send_pin("w", session.current["w"], None) is False  # nobody listens yet: the magic writes the file
+    b._on_msg({"content": {"data": {"protocol": 1, "id": 0, "op": "attach"}}})
+    reply = b.comm.sent[-1]
+    assert reply["ok"] and reply["id"] == 0
+    assert reply["result"] == {"current": {"w": str(session.current["w"])}, "watches": {}, "announced": []}
+    assert b.send_pin("w", session.current["w"], "train.ipynb") is True
+    assert b.comm.sent[-1] == {"protocol": 1, "event": "pin", "model": "w", "cid": str(session.current["w"]),
+                               "notebook": "train.ipynb"}  # fmt: skip
+
+
+def test_loading_a_version_only_on_the_remote_reports_progress_then_replies(tmp_path, ipfs_api):
+    """The panel's Load of a CID the kernel's repository lacks: the bridge fetches it from the
+    repository's only remote and, while the tensors come, sends progress events for the request
+    (bytes of the tensors not here as the total); then the reply. A second Load fetches nothing."""
+    rng = np.random.default_rng(5)
+    weights = {f"layer{i}": rng.standard_normal((512, 512)).astype(np.float32) for i in range(3)}  # 1 MiB each
+    with nbversion.Repo(tmp_path / "theirs" / ".nbversion") as theirs:
+        v1 = theirs.commit(weights, model="w", message="shared")
+        theirs.push("w", ipfs_api)
+    namespace = {"w": {k: np.zeros_like(a) for k, a in weights.items()}}
+    session = KernelSession(namespace, repo_dir=str(tmp_path / "mine" / ".nbversion"))
+    session.repo.remote_add("lab", ipfs_api)
+    b = Bridge(session)
+    b.comm = Comm()
+    reply = ask(b, op="checkout", ref=str(v1.cid), model="w")
+    assert reply["ok"], reply
+    progress = [m for m in b.comm.sent if m.get("event") == "progress"]
+    assert progress and all(m["id"] == 7 and m["protocol"] == 1 for m in progress)
+    assert {m["total"] for m in progress} == {3 * (1 << 20)}
+    done = [m["done"] for m in progress]
+    assert done == sorted(done) and done[-1] == 3 * (1 << 20)
+    assert all(np.array_equal(namespace["w"][k], weights[k]) for k in weights)
+    b.comm.sent.clear()
+    namespace["w"] = {k: np.zeros_like(a) for k, a in weights.items()}
+    assert ask(b, op="checkout", ref=str(v1.cid), model="w")["ok"]
+    assert [m for m in b.comm.sent if m.get("event") == "progress"] == []  # all here now: nothing to show

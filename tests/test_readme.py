@@ -86,6 +86,27 @@ def test_the_notebook_example_runs_in_a_kernel_and_ends_on_part_2(ip):
     assert all(np.array_equal(live[name], part2[name]) for name in part2)
 
 
+# --- Data, code and reproducible runs -------------------------------------------------------------
+
+YOUR_DATA = YOUR_MODEL_AND_DATA + """
+X_train, y_train = x1, y1
+model = build_model()
+acc = 0.5
+"""
+
+
+def test_the_data_example_links_a_model_version_to_its_data_and_restores_both(ip):
+    import nbversion
+
+    run(ip, YOUR_DATA)
+    run(ip, only("Data, code and reproducible runs", "python"))
+    with nbversion.Repo(Path.cwd() / ".nbversion") as repo:
+        part1 = repo.show("part1")
+        assert repo.show(part1.data["train"]).model == "digits"
+        assert part1.code is not None and part1.environment is not None
+    assert np.array_equal(ip.user_ns["X_train"], ip.user_ns["x1"])
+
+
 # --- In Python ---------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 /**
  * The kernel end of one notebook: the `nbversion` comm the kernel opens on
  * `%load_ext nbversion`, used for everything that touches the live model. Requests are matched
- * to replies by id; events ("hello", "changed") are passed on as a Lumino signal.
+ * to replies by id (and a request's "progress" events to it); events ("hello", "changed",
+ * "watch", "announced", "pin") are passed on as a Lumino signal. The bridge keeps what the
+ * kernel's watches verified, and writes the pins the kernel asks for into its own notebook.
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
@@ -9,16 +11,47 @@ import { PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { isForNotebook, writePin } from './pins';
 import {
   COMM_TARGET,
+  IAnnounced,
   ICidMap,
   IKernelEvent,
   IOps,
+  IProgress,
   IReply,
   NbversionError,
   Op,
   PROTOCOL
 } from './protocol';
+
+/** A pin the kernel asked for, once written into the notebook and saved (or why it was not). */
+export interface IPinWritten {
+  model: string;
+  cid: string;
+  error: Error | null;
+}
+
+/** Add `item` to the verified versions (newest first), once per version. */
+export function addAnnounced(
+  list: IAnnounced[],
+  item: IAnnounced
+): IAnnounced[] {
+  const cid = item.version.cid;
+  return [item, ...list.filter(a => a.version.cid !== cid)];
+}
+
+/** Whether `data` is an "announced" event the panel can list (a version with a CID). */
+export function isAnnounced(data: any): data is IAnnounced {
+  return (
+    !!data &&
+    typeof data.topic === 'string' &&
+    typeof data.version === 'object' &&
+    data.version !== null &&
+    typeof data.version.cid === 'string' &&
+    typeof data.version.model === 'string'
+  );
+}
 
 /** What the panel tells the user when an action needs the kernel side. */
 export const NO_COMM_MESSAGE =
@@ -83,6 +116,21 @@ export class KernelBridge implements IDisposable {
     return this._current;
   }
 
+  /** The watches running in the kernel (`%nbversion watch`): topic -> the node watched. */
+  get watches(): ICidMap {
+    return this._watches;
+  }
+
+  /** The versions those watches verified, newest first (each is in the repository). */
+  get announced(): IAnnounced[] {
+    return this._announced;
+  }
+
+  /** Emitted once a pin the kernel asked for is written and saved, or failed. */
+  get pinWritten(): ISignal<this, IPinWritten> {
+    return this._pinWritten;
+  }
+
   get isDisposed(): boolean {
     return this._isDisposed;
   }
@@ -103,11 +151,15 @@ export class KernelBridge implements IDisposable {
     Signal.clearData(this);
   }
 
-  /** Send one request and wait for its reply; rejects with the kernel's error. */
+  /**
+   * Send one request and wait for its reply; rejects with the kernel's error. `onProgress` gets
+   * the request's progress events (a Load fetching from a remote) until the reply.
+   */
   request<K extends Op>(
     op: K,
     args: IOps[K]['args'],
-    timeoutMs = 300_000
+    timeoutMs = 300_000,
+    onProgress?: (progress: IProgress) => void
   ): Promise<IOps[K]['result']> {
     const comm = this._comm;
     if (comm === null || comm.isDisposed) {
@@ -127,7 +179,7 @@ export class KernelBridge implements IDisposable {
         );
       }
     }, timeoutMs);
-    this._pending.set(id, { delegate, timer });
+    this._pending.set(id, { delegate, timer, onProgress });
     try {
       comm.send({ protocol: PROTOCOL, id, op, ...args } as any);
     } catch (error) {
@@ -217,6 +269,10 @@ export class KernelBridge implements IDisposable {
       this._attach(comm);
       const listing = await this.request('list', {});
       if (this._comm === comm) {
+        this._watches = { ...(listing.watches ?? {}) };
+        this._announced = (listing.announced ?? [])
+          .filter(isAnnounced)
+          .reduce(addAnnounced, [] as IAnnounced[]);
         this._onMessage(comm, {
           protocol: PROTOCOL,
           event: 'hello',
@@ -251,11 +307,30 @@ export class KernelBridge implements IDisposable {
         this._dropComm('The kernel closed the nbversion comm.');
       }
     };
+    try {
+      // Tell the kernel a panel listens, so it sends events meant for the document (a pin). The
+      // reply (id 0: no request waits for it) is not needed.
+      comm.send({ protocol: PROTOCOL, id: 0, op: 'attach' } as any);
+    } catch (error) {
+      console.warn('nbversion: cannot reach the kernel side.', error);
+    }
     this._commChanged.emit(true);
   }
 
   private _onMessage(comm: Kernel.IComm, data: IReply & IKernelEvent): void {
     if (comm !== this._comm || !data || typeof data !== 'object') {
+      return;
+    }
+    if (data.event === 'progress') {
+      const pending =
+        typeof data.id === 'number' ? this._pending.get(data.id) : undefined;
+      if (
+        pending?.onProgress &&
+        typeof data.done === 'number' &&
+        typeof data.total === 'number'
+      ) {
+        pending.onProgress({ done: data.done, total: data.total });
+      }
       return;
     }
     if (typeof data.id === 'number' && this._pending.has(data.id)) {
@@ -279,8 +354,62 @@ export class KernelBridge implements IDisposable {
       return;
     }
     if (typeof data.event === 'string') {
-      this._noteCurrent(data);
+      if (data.event === 'watch' || data.event === 'announced') {
+        this._noteWatch(data);
+      } else if (data.event === 'pin') {
+        void this._writePin(data);
+      } else {
+        this._noteCurrent(data);
+      }
       this._event.emit(data);
+    }
+  }
+
+  private _noteWatch(event: IKernelEvent): void {
+    if (event.event === 'announced') {
+      if (isAnnounced(event)) {
+        this._announced = addAnnounced(this._announced, event);
+      }
+      return;
+    }
+    if (typeof event.topic !== 'string') {
+      return;
+    }
+    const watches = { ...this._watches };
+    if (event.running) {
+      watches[event.topic] = String(event.remote ?? '');
+    } else {
+      delete watches[event.topic];
+      this._announced = this._announced.filter(a => a.topic !== event.topic);
+    }
+    this._watches = watches;
+  }
+
+  /** The kernel's "pin" event: write it into this notebook (if it is for this one) and save. */
+  private async _writePin(event: IKernelEvent): Promise<void> {
+    const { model, cid } = event;
+    if (
+      event.protocol !== PROTOCOL ||
+      typeof model !== 'string' ||
+      !model ||
+      typeof cid !== 'string' ||
+      !cid ||
+      !isForNotebook(event.notebook, this.notebook.context.localPath)
+    ) {
+      return;
+    }
+    let error: Error | null = null;
+    try {
+      await writePin(this.notebook, model, cid);
+    } catch (reason) {
+      error = reason instanceof Error ? reason : new Error(String(reason));
+      console.warn(
+        'nbversion: cannot write the pin into the notebook.',
+        reason
+      );
+    }
+    if (!this._isDisposed) {
+      this._pinWritten.emit({ model, cid, error });
     }
   }
 
@@ -317,6 +446,8 @@ export class KernelBridge implements IDisposable {
     if (this._comm !== null) {
       this._comm = null;
       this._current = {};
+      this._watches = {};
+      this._announced = [];
       this._commChanged.emit(false);
     }
   }
@@ -324,6 +455,8 @@ export class KernelBridge implements IDisposable {
   private _kernel: Kernel.IKernelConnection | null = null;
   private _comm: Kernel.IComm | null = null;
   private _current: ICidMap = {};
+  private _watches: ICidMap = {};
+  private _announced: IAnnounced[] = [];
   private _nextId = 0;
   private _pending = new Map<number, IPending>();
   private _isDisposed = false;
@@ -331,10 +464,12 @@ export class KernelBridge implements IDisposable {
   private _event = new Signal<this, IKernelEvent>(this);
   private _commChanged = new Signal<this, boolean>(this);
   private _kernelRestarted = new Signal<this, void>(this);
+  private _pinWritten = new Signal<this, IPinWritten>(this);
 }
 
 /** A request waiting for its reply. */
 interface IPending {
   delegate: PromiseDelegate<any>;
   timer: ReturnType<typeof setTimeout>;
+  onProgress?: (progress: IProgress) => void;
 }

@@ -8,10 +8,13 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { KernelBridge } from './bridge';
+import type { IPinWritten, KernelBridge } from './bridge';
 import { NO_COMM_MESSAGE } from './bridge';
 import { formatNumber, shortCid } from './format';
+import { writePin } from './pins';
 import {
+  IAnnounced,
+  ICidMap,
   IDiffRow,
   IHistory,
   IKernelEvent,
@@ -97,6 +100,24 @@ export class VersionTreeModel implements IDisposable {
     return this._busy;
   }
 
+  /** The watches running in the notebook's kernel (`%nbversion watch`): topic -> node. */
+  get watches(): ICidMap {
+    return this._bridge?.watches ?? NO_WATCHES;
+  }
+
+  /** The versions peers announced on those topics, verified by the kernel, newest first. */
+  get announced(): IAnnounced[] {
+    return this._bridge?.announced ?? [];
+  }
+
+  /**
+   * How far the Load running now got in fetching the version from a remote (null: no Load
+   * running, or nothing to fetch so far).
+   */
+  get progress(): ILoadProgress | null {
+    return this._progress;
+  }
+
   /** Model names in the repository, sorted. */
   get modelNames(): string[] {
     return this._history ? Object.keys(this._history.models).sort() : [];
@@ -135,6 +156,11 @@ export class VersionTreeModel implements IDisposable {
     return (
       this._bridge?.current[model] ?? this._history?.models[model]?.head ?? null
     );
+  }
+
+  /** The version the live model holds, on the kernel's word alone (null: it has not said). */
+  liveOf(model: string): string | null {
+    return this._bridge?.current[model] ?? null;
   }
 
   get selectedCid(): string | null {
@@ -227,6 +253,7 @@ export class VersionTreeModel implements IDisposable {
       this._bridge.event.connect(this._onKernelEvent, this);
       this._bridge.commChanged.connect(this._onCommChanged, this);
       this._bridge.kernelRestarted.connect(this._onKernelRestarted, this);
+      this._bridge.pinWritten.connect(this._onPinWritten, this);
       notebook.context.pathChanged.connect(this._onPathChanged, this);
     }
     this._emit();
@@ -389,11 +416,28 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
-  /** Load the selected version into the live model (through the kernel). */
-  async load(cid: string): Promise<void> {
-    const model = this._modelOf(cid);
+  /**
+   * Load a version into the live model (through the kernel); `model` when the history does not
+   * have the version yet (one a watch just verified). A version only on the remote is fetched,
+   * and `progress` says how far that got until the kernel replies.
+   */
+  async load(cid: string, model?: string): Promise<void> {
+    model = model ?? this._modelOf(cid);
     await this._action('Loading', async bridge => {
-      const result = await bridge.request('checkout', { ref: cid, model });
+      const generation = this._generation;
+      const onProgress = ({ done, total }: { done: number; total: number }) => {
+        if (generation === this._generation) {
+          this._progress = { cid, done, total };
+          this._emit();
+        }
+      };
+      const result = await bridge
+        .request('checkout', { ref: cid, model: model! }, undefined, onProgress)
+        .finally(() => {
+          if (this._progress?.cid === cid) {
+            this._progress = null;
+          }
+        });
       const change =
         typeof result.max_abs_change === 'number'
           ? `, max |change| ${formatNumber(result.max_abs_change)}`
@@ -447,17 +491,7 @@ export class VersionTreeModel implements IDisposable {
     }
     const model = this._modelOf(cid);
     try {
-      const nbModel = notebook.context.model;
-      const existing = (nbModel.getMetadata('nbversion') as any) ?? {};
-      const pins =
-        existing && typeof existing.pins === 'object' && existing.pins
-          ? existing.pins
-          : {};
-      nbModel.setMetadata('nbversion', {
-        ...existing,
-        pins: { ...pins, [model]: cid }
-      });
-      await notebook.context.save();
+      await writePin(notebook, model, cid);
       const label = this._byCid.get(cid)?.label ?? shortCid(cid);
       this._notice = {
         kind: 'info',
@@ -592,6 +626,20 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
+  /** The kernel pinned a version (`%nbversion pin`): the bridge wrote it into the notebook. */
+  private _onPinWritten(_: KernelBridge, pin: IPinWritten): void {
+    if (pin.error) {
+      this._setError(pin.error);
+      return;
+    }
+    const label = this._byCid.get(pin.cid)?.label ?? shortCid(pin.cid);
+    this._notice = {
+      kind: 'info',
+      text: `The kernel pinned ${pin.model} to ${label} in the notebook's metadata (saved).`
+    };
+    this._emit();
+  }
+
   private _onCommChanged(): void {
     this._emit();
   }
@@ -622,6 +670,7 @@ export class VersionTreeModel implements IDisposable {
       this._bridge.event.disconnect(this._onKernelEvent, this);
       this._bridge.commChanged.disconnect(this._onCommChanged, this);
       this._bridge.kernelRestarted.disconnect(this._onKernelRestarted, this);
+      this._bridge.pinWritten.disconnect(this._onPinWritten, this);
     }
     if (this._notebook && !this._notebook.isDisposed) {
       this._notebook.context.pathChanged.disconnect(this._onPathChanged, this);
@@ -671,6 +720,7 @@ export class VersionTreeModel implements IDisposable {
   private _errorSource: 'rest' | 'action' = 'action';
   private _notice: INotice | null = null;
   private _busy: string | null = null;
+  private _progress: ILoadProgress | null = null;
   private _loading = false;
   private _inflight = false;
   private _refreshAgain = false;
@@ -693,6 +743,16 @@ export namespace VersionTreeModel {
     server: IServerAPI;
   }
 }
+
+/** How far a Load of `cid` got in fetching it from a remote: bytes `done` of `total`. */
+export interface ILoadProgress {
+  cid: string;
+  done: number;
+  total: number;
+}
+
+/** No watches: one object, so what is memoised on it holds. */
+const NO_WATCHES: ICidMap = {};
 
 /** Whether two answers hold the same history: the same fingerprint, else the same content. */
 function sameHistory(a: IHistory | null, b: IHistory): boolean {

@@ -12,6 +12,7 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { effectiveMetric, metricNames } from './chart';
+import { AnnouncedSection } from './components/announced';
 import { MetricChart } from './components/chart';
 import { Details } from './components/details';
 import { GraphList, headsByCid } from './components/graph';
@@ -102,6 +103,7 @@ export function VersionTreeView({
         />
       )}
       {model.notice && <NoticeLine notice={model.notice} />}
+      <AnnouncedSection model={model} />
       {empty ?? <VersionTree model={model} metric={metric} />}
     </div>
   );

@@ -124,6 +124,30 @@ export interface ITagResult {
 
 export interface IListResult extends IHistory {
   current: ICidMap;
+  /** The watches running in the kernel (`%nbversion watch`): topic -> the node watched. */
+  watches?: ICidMap;
+  /** The versions they verified so far, as their "announced" events. */
+  announced?: IAnnounced[];
+}
+
+/**
+ * A version a peer announced on a watched topic, fetched and verified by the kernel (it is in
+ * the repository by then): the kernel's "announced" event.
+ */
+export interface IAnnounced {
+  topic: string;
+  remote: string;
+  /** The announcer's peer ID ('' when unsigned). */
+  from: string;
+  /** Whether the watch pulled it (false: it was in the repository already). */
+  new: boolean;
+  version: IVersion;
+}
+
+/** How far a request's fetch from a remote got: bytes of the tensors fetched, of `total`. */
+export interface IProgress {
+  done: number;
+  total: number;
 }
 
 /** What each request op takes and gives back. */
@@ -158,13 +182,30 @@ export interface IReply {
  * An event from the kernel: "hello" (comm open data) or "changed" (after a commit or
  * checkout in that kernel). `current` is the model's CID in "changed" events; a map of
  * every model's CID in "hello". `cid` is accepted as the model's CID too.
+ *
+ * Also: "watch" (a `%nbversion watch` started or ended: `topic`, `remote`, `running`, `error`),
+ * "announced" (`IAnnounced`: a version a watch verified), "progress" (`id` of a pending request,
+ * `done` and `total` bytes) and "pin" (`model`, `cid`, `notebook`: `%nbversion pin` asks the
+ * notebook of that kernel to record `metadata.nbversion.pins[model] = cid` and save).
  */
 export interface IKernelEvent {
   protocol: number;
-  event: 'hello' | 'changed' | string;
+  event:
+    'hello' | 'changed' | 'watch' | 'announced' | 'progress' | 'pin' | string;
   model?: string;
   current?: string | ICidMap;
   cid?: string;
+  topic?: string;
+  remote?: string;
+  running?: boolean;
+  error?: string;
+  from?: string;
+  new?: boolean;
+  version?: IVersion;
+  id?: number;
+  done?: number;
+  total?: number;
+  notebook?: string | null;
 }
 
 /** An error reported by the server or the kernel, shown in the panel as it is. */

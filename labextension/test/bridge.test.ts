@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import { KernelBridge, kernelStatus, NO_COMM_MESSAGE } from '../src/bridge';
+import { isForNotebook, withPin } from '../src/pins';
 import {
   COMM_TARGET,
   IKernelEvent,
@@ -322,4 +323,171 @@ test('the kernel line says linked, or what to run to link it', () => {
   assert.match(unlinked.text, /%load_ext nbversion/);
   assert.doesNotMatch(unlinked.text, /not linked/);
   assert.equal(unlinked.title, NO_COMM_MESSAGE);
+});
+
+// --- watches, progress and pins (issue 11, %nbversion pin) -----------------------------------
+
+const announcedEvent = (cid: string, topic = 'lab', extra: any = {}) => ({
+  protocol: 1,
+  event: 'announced',
+  topic,
+  remote: 'http://127.0.0.1:5001',
+  from: '12D3KooWpeerAAAAAAAA',
+  new: true,
+  version: { cid, model: 'model', label: 'v9', message: 'theirs' },
+  ...extra
+});
+
+test("a request's progress events reach its onProgress, and only the reply settles it", async () => {
+  const { bridge, comm } = linked();
+  const seen: any[] = [];
+  const events: IKernelEvent[] = [];
+  bridge.event.connect((_, e) => events.push(e));
+  const load = bridge.request(
+    'checkout',
+    { ref: 'cid-r', model: 'model' },
+    undefined,
+    p => seen.push(p)
+  );
+  comm.receive({ protocol: 1, event: 'progress', id: 1, done: 10, total: 40 });
+  comm.receive({ protocol: 1, event: 'progress', id: 99, done: 5, total: 5 }); // another request's
+  comm.receive({ protocol: 1, event: 'progress', id: 1, done: 40, total: 40 });
+  assert.deepEqual(seen, [
+    { done: 10, total: 40 },
+    { done: 40, total: 40 }
+  ]);
+  comm.receive({ protocol: 1, id: 1, ok: true, result: { label: 'v1' } });
+  assert.deepEqual(await load, { label: 'v1' });
+  assert.deepEqual(events, [], 'progress is no event of its own');
+});
+
+test('watches and the versions they verified are kept, once each, until the watch or the kernel ends', () => {
+  const { bridge, comm, notebook } = linked();
+  assert.deepEqual(bridge.watches, {});
+  comm.receive({
+    protocol: 1,
+    event: 'watch',
+    topic: 'lab',
+    remote: 'http://127.0.0.1:5001',
+    running: true
+  });
+  comm.receive({
+    protocol: 1,
+    event: 'watch',
+    topic: 'other',
+    remote: 'b',
+    running: true
+  });
+  comm.receive(announcedEvent('cid-a'));
+  comm.receive(announcedEvent('cid-b', 'other'));
+  comm.receive(announcedEvent('cid-a')); // announced again: listed once, as the newest
+  comm.receive({
+    protocol: 1,
+    event: 'announced',
+    topic: 'lab',
+    version: null
+  }); // malformed: ignored
+  assert.deepEqual(bridge.watches, {
+    lab: 'http://127.0.0.1:5001',
+    other: 'b'
+  });
+  assert.deepEqual(
+    bridge.announced.map(a => a.version.cid),
+    ['cid-a', 'cid-b']
+  );
+  comm.receive({ protocol: 1, event: 'watch', topic: 'lab', running: false });
+  assert.deepEqual(bridge.watches, { other: 'b' });
+  assert.deepEqual(
+    bridge.announced.map(a => a.version.cid),
+    ['cid-b']
+  );
+  notebook.setStatus('restarting');
+  assert.deepEqual(bridge.watches, {});
+  assert.deepEqual(bridge.announced, []);
+});
+
+test("a page opened later takes the kernel's watches and verified versions from its listing", async () => {
+  const notebook = new FakeNotebook();
+  const elsewhere = new FakeComm();
+  elsewhere.answer = request => ({
+    protocol: 1,
+    id: request.id,
+    ok: true,
+    result: {
+      ...history('f', []),
+      current: {},
+      watches: { lab: 'node' },
+      announced: [announcedEvent('cid-old'), announcedEvent('cid-new')]
+    }
+  });
+  notebook.kernel!.openElsewhere.set('comm-1', elsewhere);
+  const bridge = new KernelBridge(notebook.panel);
+  await settle();
+  await settle();
+  assert.equal(bridge.connected, true);
+  assert.deepEqual(bridge.watches, { lab: 'node' });
+  assert.deepEqual(
+    bridge.announced.map(a => a.version.cid),
+    ['cid-new', 'cid-old']
+  );
+});
+
+test("the kernel's pin event is written into its notebook's metadata and saved", async () => {
+  const { bridge, comm, notebook } = linked();
+  notebook.metadata.nbversion = { pins: { other: 'cid-x' }, note: 'kept' };
+  const written: any[] = [];
+  bridge.pinWritten.connect((_, pin) => written.push(pin));
+  comm.receive({
+    protocol: 1,
+    event: 'pin',
+    model: 'model',
+    cid: 'cid-1',
+    notebook: '/home/me/project/train.ipynb'
+  });
+  await settle();
+  assert.deepEqual(notebook.metadata.nbversion, {
+    pins: { other: 'cid-x', model: 'cid-1' },
+    note: 'kept'
+  });
+  assert.equal(notebook.saves, 1);
+  assert.deepEqual(written, [{ model: 'model', cid: 'cid-1', error: null }]);
+
+  // another notebook's pin (a kernel shared by two), or one without a model or CID: not written
+  comm.receive({
+    protocol: 1,
+    event: 'pin',
+    model: 'model',
+    cid: 'cid-2',
+    notebook: 'other.ipynb'
+  });
+  comm.receive({
+    protocol: 1,
+    event: 'pin',
+    model: '',
+    cid: 'cid-3',
+    notebook: null
+  });
+  comm.receive({ protocol: 1, event: 'pin', model: 'model', notebook: null });
+  await settle();
+  assert.equal(notebook.metadata.nbversion.pins.model, 'cid-1');
+  assert.equal(notebook.saves, 1);
+});
+
+test('a pin event names its notebook relative or absolute; null means the kernel does not know', () => {
+  assert.equal(isForNotebook(null, 'a/train.ipynb'), true);
+  assert.equal(isForNotebook('a/train.ipynb', 'a/train.ipynb'), true);
+  assert.equal(isForNotebook('/srv/root/a/train.ipynb', 'a/train.ipynb'), true);
+  assert.equal(isForNotebook('train.ipynb', 'a/train.ipynb'), true);
+  assert.equal(
+    isForNotebook('/srv/root/b/train.ipynb', 'a/train.ipynb'),
+    false
+  );
+  assert.equal(isForNotebook('/srv/root/atrain.ipynb', 'train.ipynb'), false);
+  assert.deepEqual(withPin(null, 'm', 'c'), { pins: { m: 'c' } });
+  assert.deepEqual(withPin({ pins: [1] }, 'm', 'c'), { pins: { m: 'c' } });
+});
+
+test('taking up a comm tells the kernel a panel listens (so it sends events meant for the document)', () => {
+  const { comm } = linked();
+  assert.equal(comm.attaches, 1);
 });

@@ -25,9 +25,16 @@ export class FakeComm {
   /** Set to answer every request at once, as a kernel with nbversion loaded does. */
   answer: ((request: any) => any) | null = null;
 
+  /** How many times the panel said it listens (`attach`, sent on every comm it takes up). */
+  attaches = 0;
+
   send(data: any): void {
     if (this.failSend) {
       throw this.failSend;
+    }
+    if (data?.op === 'attach') {
+      this.attaches++; // kept apart from `sent`, which holds the requests the panel waits on
+      return;
     }
     this.sent.push(data);
     if (this.answer) {

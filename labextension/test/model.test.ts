@@ -466,3 +466,80 @@ test('a page that fails leaves the part read, says so, and the next read starts 
   assert.equal(model.error, null);
   assert.equal(model.versions.length, FIRST_PAGE + 5);
 });
+
+test('a Load that fetches from a remote shows its progress until the reply, then none', async () => {
+  const { model, notebook } = await panelFor(history('f1', [V2, V1]));
+  const comm = notebook.kernel!.openComm();
+  const loading = model.load('cid-r', 'model');
+  assert.deepEqual(comm.sent[0], {
+    protocol: 1,
+    id: 1,
+    op: 'checkout',
+    ref: 'cid-r',
+    model: 'model'
+  });
+  assert.equal(model.progress, null, 'nothing fetched yet');
+  comm.receive({
+    protocol: 1,
+    event: 'progress',
+    id: 1,
+    done: 1024,
+    total: 4096
+  });
+  assert.deepEqual(model.progress, { cid: 'cid-r', done: 1024, total: 4096 });
+  comm.receive({
+    protocol: 1,
+    id: 1,
+    ok: true,
+    result: {
+      model: 'model',
+      cid: 'cid-r',
+      label: 'v3',
+      replaced: 2,
+      max_abs_change: null
+    }
+  });
+  await loading;
+  assert.equal(model.progress, null);
+  assert.equal(model.notice?.text, 'model now holds v3 (2 tensors replaced).');
+});
+
+test("the panel lists what the kernel's watches verified, and says when the kernel pinned a version", async () => {
+  const { model, notebook } = await panelFor(history('f1', [V2, V1]));
+  const comm = notebook.kernel!.openComm();
+  assert.deepEqual(model.watches, {});
+  comm.receive({
+    protocol: 1,
+    event: 'watch',
+    topic: 'lab',
+    remote: 'node',
+    running: true
+  });
+  comm.receive({
+    protocol: 1,
+    event: 'announced',
+    topic: 'lab',
+    remote: 'node',
+    from: 'peer',
+    new: true,
+    version: V2
+  });
+  assert.deepEqual(model.watches, { lab: 'node' });
+  assert.deepEqual(
+    model.announced.map(a => a.version.cid),
+    ['cid-2']
+  );
+  comm.receive({
+    protocol: 1,
+    event: 'pin',
+    model: 'model',
+    cid: 'cid-1',
+    notebook: null
+  });
+  await settle();
+  assert.deepEqual(notebook.metadata.nbversion, { pins: { model: 'cid-1' } });
+  assert.equal(
+    model.notice?.text,
+    "The kernel pinned model to v1 in the notebook's metadata (saved)."
+  );
+});

@@ -3,9 +3,9 @@
 A *version* links its parents and its manifest and carries what a person wants to know later:
 name (``model``), message, metrics, time, author, framework and software versions, an
 architecture description (data, never code) and an open ``context`` map. Its *kind* says what its
-manifest lists: ``weights`` (a model's named tensors) is the one kind today; another kind (a data
-manifest of files, folders and tables) adds a manifest type to :data:`KINDS` and leaves the
-commit pipeline and its callers as they are. The ``kind`` field is only written for kinds other
+manifest lists: ``weights`` (a model's named tensors) or ``data`` (a data set's arrays, tables,
+files and folders: :mod:`.datasets`); each kind registers its manifest's decoder in :data:`KINDS`
+and goes through the same commit pipeline. The ``kind`` field is only written for kinds other
 than ``weights``, so the CIDs of weight versions are those of the format's first release.
 
 A *weights manifest* lists tensors, each with its dtype, shape, byte order, size and the CID of
@@ -183,7 +183,7 @@ class Version:
     def links(self) -> Tuple[CID, ...]:
         """The versions this one depends on: its parents, then the data versions it links. A DAG
         walk that follows history (push, pull, export, gc) follows these."""
-        return self.parents + tuple(c for c in self.data.values() if c not in self.parents)
+        return tuple(dict.fromkeys(self.parents + tuple(self.data.values())))  # each once
 
     @property
     def extra_blocks(self) -> Tuple[CID, ...]:
@@ -442,5 +442,11 @@ def decode_environment(block: bytes) -> Dict[str, Any]:
     return fields
 
 
+def _decode_data_manifest(block: bytes) -> Any:
+    from .datasets import decode_data_manifest  # (datasets builds on this module)
+
+    return decode_data_manifest(block)
+
+
 #: What each kind of version's manifest decodes to. A new kind registers its decoder here.
-KINDS: Dict[str, Callable[[bytes], Any]] = {WEIGHTS: decode_manifest}
+KINDS: Dict[str, Callable[[bytes], Any]] = {WEIGHTS: decode_manifest, DATA: _decode_data_manifest}

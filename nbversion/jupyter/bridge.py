@@ -4,8 +4,13 @@ The kernel opens a comm with target ``nbversion`` when the extension loads. Prot
 
 * open data: ``{"protocol": 1, "event": "hello", "current": {MODEL: CID}}``
 * events: ``{"protocol": 1, "event": "changed", "model": MODEL, "current": CID}`` after every
-  commit or checkout in this kernel
-* requests: ``{"protocol": 1, "id": N, "op": "list"|"checkout"|"diff"|"tag", ...}``
+  commit or checkout in this kernel; ``"pin"`` (:meth:`Bridge.send_pin`); every event the session
+  reports (:meth:`KernelSession.notify`: ``"watch"`` and ``"announced"`` from ``%nbversion watch``,
+  see :mod:`.watching`), with ``"protocol"`` added; ``{"protocol": 1, "event": "progress", "id": N, "done": BYTES, "total":
+  BYTES}`` while a ``checkout`` request fetches a version's tensors from a remote (``total``: the
+  bytes of the tensors not here), at most every :data:`PROGRESS_INTERVAL` seconds
+* requests: ``{"protocol": 1, "id": N, "op": "list"|"checkout"|"diff"|"tag"|"attach", ...}`` (``attach``:
+  the panel says it listens, on every comm it takes up)
 * replies: ``{"protocol": 1, "id": N, "ok": true, "result": ...}`` or
   ``{"protocol": 1, "id": N, "ok": false, "error": {"type", "message"}}``
 
@@ -18,15 +23,18 @@ are; anything else is a bug in nbversion, logged with its traceback and answered
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any, Callable, Dict, Optional
 
 from .. import present
-from ..errors import NbversionError
+from ..errors import NbversionError, UnknownRefError
 from ..present import PROTOCOL
 from ..repo import CID
 from .session import KernelSession
 
 TARGET = "nbversion"
+PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one request
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +49,7 @@ class Bridge:
         self.session = session
         self.comm: Any = None
         self.unsubscribe: Callable[[], None] = session.on_change(self._announce)
+        self.unsubscribe_events: Callable[[], None] = session.on_event(self._forward)
 
     def open(self) -> None:
         """Open the comm (the panel registers the target on each notebook's kernel)."""
@@ -57,8 +66,29 @@ class Bridge:
         if self.comm is not None:
             self.comm.send({"protocol": PROTOCOL, "event": "changed", "model": model, "current": str(cid)})
 
+    def _forward(self, event: Dict[str, Any]) -> None:
+        if self.comm is not None:
+            self.comm.send({"protocol": PROTOCOL, **event})
+
+    def _watching(self) -> Dict[str, Any]:
+        """The watches running (topic -> remote) and the versions they verified so far."""
+        watches = list(self.session.watches.values())
+        return {"watches": {w.topic: w.remote for w in watches}, "announced": [e for w in watches for e in w.announced()]}
+
     def _on_msg(self, msg: Dict[str, Any]) -> None:
+        self.attached = True  # a panel is listening: it has asked something
         self.comm.send(self.handle(msg["content"]["data"]))
+
+    attached = False  # whether a panel has sent this kernel a request (so events reach a document)
+
+    def send_pin(self, model: str, cid: CID, notebook: Optional[str]) -> bool:
+        """Ask the panel to pin ``model`` to ``cid`` in the open notebook (``metadata.nbversion.pins``,
+        then saved): ``{"protocol": 1, "event": "pin", "model", "cid", "notebook"}``. False (nothing
+        sent) when no panel has spoken to this kernel."""
+        if self.comm is None or not self.attached:
+            return False
+        self.comm.send({"protocol": PROTOCOL, "event": "pin", "model": model, "cid": str(cid), "notebook": notebook})
+        return True
 
     def handle(self, request: Dict[str, Any]) -> Dict[str, Any]:
         """The reply to one request."""
@@ -79,15 +109,38 @@ class Bridge:
             return {"protocol": PROTOCOL, "id": request_id, "ok": False, "error": error}
         return {"protocol": PROTOCOL, "id": request_id, "ok": True, "result": result}
 
+    def _op_attach(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        """A panel took up the comm (it says so on every comm it takes up): what it cannot read
+        from the server, the live models' versions and the watches running."""
+        return {"current": {name: str(cid) for name, cid in self.session.current.items()}, **self._watching()}
+
     def _op_list(self, request: Dict[str, Any]) -> Dict[str, Any]:
         out = present.history_json(self.session.repo)
         out["current"] = {name: str(cid) for name, cid in self.session.current.items()}
+        out.update(self._watching())
         return out
 
     def _op_checkout(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        model = _text(request, "model")
-        report = self.session.checkout(_text(request, "ref"), model)
+        model, ref = _text(request, "model"), _text(request, "ref")
+        progress = _ProgressEvents(request.get("id"), self._forward)
+        repo = self.session.repo
+        with repo.fetch_progress(progress.add):  # a version only on a remote: its tensors come now
+            progress.expect(self._missing_bytes(ref, model))
+            report = self.session.checkout(ref, model)
         return present.checkout_json(report)
+
+    def _missing_bytes(self, ref: str, model: str) -> int:
+        """The bytes of the tensors of version ``ref`` that are not here (its record and manifest
+        are fetched from the remote, as the checkout would, when it is only there)."""
+        repo = self.session.repo
+        try:
+            version = repo.locate(ref, model)
+        except UnknownRefError:
+            remote = repo.default_remote()
+            if remote is None:
+                return 0  # the checkout says what is unknown
+            version = repo.locate(ref, model, remote=remote)
+        return sum(t.size for t in repo.manifest(version).tensors if not repo.store.has(t.data))
 
     def _op_diff(self, request: Dict[str, Any]) -> Any:
         diffs = self.session.repo.diff(_text(request, "a"), _text(request, "b"), _text(request, "model", optional=True))
@@ -97,6 +150,29 @@ class Bridge:
         name = _text(request, "name")
         cid = self.session.repo.tag(name, _text(request, "ref"), _text(request, "model", optional=True))
         return {"name": name, "cid": str(cid)}
+
+
+class _ProgressEvents:
+    """A checkout's fetch progress as events for request ``request_id``: bytes counted once the
+    total is known (:meth:`expect`), sent at most every :data:`PROGRESS_INTERVAL` seconds (and when
+    the total is reached); none when nothing is to be fetched."""
+
+    def __init__(self, request_id: Any, send: Callable[[Dict[str, Any]], None]) -> None:
+        self.request_id, self.send = request_id, send
+        self.total = self.done = 0
+        self.sent = -math.inf
+
+    def expect(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def add(self, n: int) -> None:
+        if not self.total:
+            return
+        before, self.done = self.done, min(self.done + n, self.total)
+        now = time.monotonic()
+        if self.done > before and (now - self.sent >= PROGRESS_INTERVAL or self.done == self.total):
+            self.sent = now
+            self.send({"event": "progress", "id": self.request_id, "done": self.done, "total": self.total})
 
 
 def _text(request: Dict[str, Any], key: str, optional: bool = False) -> Any:

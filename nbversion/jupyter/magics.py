@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from typing import Any, Callable, Dict, Optional
 
 from IPython.core.error import UsageError
@@ -27,7 +28,9 @@ from traitlets import Unicode, observe
 from .. import present
 from ..errors import NbversionError
 from ..live import is_model, metrics_from, models_in
-from ..repo import CID, Repo
+from ..notebooks import pins
+from ..repo import CID, Repo, current_environment
+from .code import notebook_code
 from .session import KernelSession
 
 
@@ -189,6 +192,8 @@ class NbversionMagics(Magics):
               help="store optimizer state too (Keras: the model's; PyTorch: name the optimizer variable)")  # fmt: skip
     @argument("--allow-empty", action="store_true",
               help="commit even if the weights are unchanged since the version the model is at")  # fmt: skip
+    @argument("--data", action="append", default=[], metavar="ROLE=REF_OR_VAR",
+              help="link a data version it was trained or evaluated on: a ref, or a variable committed with %%commit_data (repeatable)")  # fmt: skip
     @line_magic
     def commit_weights(self, line: str) -> None:
         """Store the live model's weights as a new version whose parent is the version it is at."""
@@ -205,28 +210,131 @@ class NbversionMagics(Magics):
             if optimizer not in self.shell.user_ns:
                 raise UsageError(f"--with-optimizer: no variable {optimizer!r}.")
             optimizer = self.shell.user_ns[optimizer]
+        context = self._context()
+        provenance = self._provenance(context)
+        data = self._data_links(args.data)
         report = self._run(
             lambda: self.session.commit(
-                name, model, args.message, metrics, branch=args.branch, tag=args.tag, context=self._context(),
-                optimizer=optimizer, allow_empty=args.allow_empty,
+                name, model, args.message, metrics, branch=args.branch, tag=args.tag, context=context,
+                optimizer=optimizer, allow_empty=args.allow_empty, data=data, **provenance,
             )  # fmt: skip
         )
         display(present.commit_view(report))
 
+    def _provenance(self, context: Dict[str, Any]) -> Dict[str, Any]:
+        """What a commit from this kernel records besides its content: ``code``, the notebook (the
+        file, else the kernel's inputs: see :mod:`.code`) as (JSON bytes, committing cell id), with
+        ``context["code_source"]`` saying which; and ``environment``, this process's."""
+        history = getattr(self.shell, "history_manager", None)
+        inputs = list(history.input_hist_raw[1:]) if history is not None else []
+        captured = notebook_code(inputs, context.get("notebook"), context["cell"].get("id"), context["cwd"])
+        if captured is not None:
+            context["code_source"] = captured.source
+        code = (captured.notebook, captured.cell) if captured is not None else None
+        return {"code": code, "environment": current_environment()}
+
+    # -- %commit_data and data links ----------------------------------------------------------
+
+    @magic_arguments()
+    @argument("name", help="the data set's name (data sets and models share one namespace of names)")
+    @argument("items", nargs="+", metavar="VAR_OR_PATH",
+              help="variables holding NumPy arrays or pandas DataFrames, or paths of files or folders")  # fmt: skip
+    @argument("-m", "--message", default="", help="what this version is")
+    @argument("--tag", help="tag the new version")
+    @line_magic
+    def commit_data(self, line: str) -> None:
+        """Store arrays, DataFrames, files and folders as a new version of a data set (its parent is
+        the data set's current version). Data equal to that version's is not committed again."""
+        args = _parse(self.commit_data, line)
+        items: Dict[str, Any] = {}
+        for word in args.items:
+            if word in self.shell.user_ns:
+                items[word] = self.shell.user_ns[word]
+            elif os.path.exists(word):
+                relative = os.path.normpath(word)
+                inside = not os.path.isabs(word) and not relative.startswith("..")
+                items[relative.replace(os.sep, "/") if inside else os.path.basename(relative)] = word
+            else:
+                raise UsageError(f"{word!r} is neither a variable nor a file or folder here.")
+        context = self._context()
+        provenance = self._provenance(context)
+        version = self._run(lambda: self.session.commit_data(args.name, items, args.message, tag=args.tag, context=context,
+                                                             **provenance))  # fmt: skip
+        print(present.data_commit_text(version))
+
+    def _data_links(self, words: Any) -> Dict[str, Any]:
+        """``--data ROLE=REF_OR_VAR`` as {role: data version}: a variable committed with
+        ``%commit_data`` in this kernel (and unchanged since) gives its version, else the word is a ref."""
+        links: Dict[str, Any] = {}
+        for word in words:
+            role, sep, target = word.partition("=")
+            if not sep or not role or not target:
+                raise UsageError(f"--data wants ROLE=REF_OR_VAR (e.g. train=digits), got {word!r}.")
+            if target in self.shell.user_ns and not self._run(lambda: self.repo.exists and target in self.repo.models()):
+                cid = self.session.data_version_of(self.shell.user_ns[target])
+                if cid is None:
+                    raise UsageError(
+                        f"--data {word}: variable {target!r} holds no data committed in this kernel (or it changed "
+                        f"since). Commit it first: %commit_data NAME {target}"
+                    )
+                links[role] = cid
+            else:
+                links[role] = target
+        return links
+
+    def _data_to_restore(self, ref: str, name: str) -> list:
+        """Everything ``--with-data`` restores, read and checked before anything changes: per role,
+        (role, data version, {variable: value}, {item: path}) for each data version ``ref`` links."""
+        version = self._run(lambda: self.repo.show(ref, name))
+        plans, seen = [], {}
+        for role, cid in sorted(version.data.items()):
+            opened = self._run(lambda: self.repo.open(cid))
+            values, paths = {}, {}
+            for item, entry in opened.entries.items():
+                if entry.type in ("file", "folder"):
+                    paths[item] = opened.paths.get(item, item)
+                    continue
+                variable = item if item.isidentifier() else item.replace("/", "_").replace(".", "_")
+                if variable in seen:
+                    raise UsageError(f"Data versions {seen[variable]} and {role} both hold {variable!r}; restore them "
+                                     "one at a time with `repo.load_data(REF)`.")  # fmt: skip
+                seen[variable] = role
+                values[variable] = self._run(lambda: opened[item])
+            for item, path in paths.items():  # a path that exists must hold the version's content already
+                report = self._run(lambda: opened.verify(item, path)) if os.path.exists(path) else None
+                if report is not None and report.changed:
+                    raise UsageError(f"{path} differs from {opened.version.model} {opened.version.label}'s item {item!r} "
+                                     f"({', '.join(report.changed[:3]) or 'its content'}); move it away (nothing was changed).")  # fmt: skip
+            plans.append((role, opened, values, paths))
+        return plans
+
+    def _restore_data(self, plans: list) -> None:
+        for role, opened, values, paths in plans:
+            self.shell.user_ns.update(values)
+            self.session.remember_data(values, opened.version.cid)  # so --data ROLE=VAR names it again
+            for item, path in paths.items():  # files already there with the same bytes are left alone
+                self._run(lambda: opened.restore(item, path))
+        if plans:
+            print(present.data_checkout_text([(role, o.version, [*values, *paths]) for role, o, values, paths in plans]))
+
     # -- %checkout -----------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("ref", help="CID or prefix, tag, MODEL~N, vN, a branch, HEAD")
+    @argument("ref", nargs="?", help="CID or prefix, tag, MODEL~N, vN, a branch, HEAD (with --pinned: the model)")
     @argument("model", nargs="?", help="variable holding the model (default: the only model in the namespace)")
+    @argument("--pinned", action="store_true",
+              help="load the version the notebook pins the model to (its metadata.nbversion.pins, or a run's pins)")  # fmt: skip
     @argument("--with-optimizer", nargs="?", const=True, default=None, metavar="VAR", help="restore optimizer state too")
     @argument("--from", dest="remote", metavar="REMOTE",
               help="load a CID that is not here from this remote (default: the repository's only remote)")  # fmt: skip
+    @argument("--with-data", action="store_true",
+              help="also restore the data versions it links: arrays and tables as variables, files and folders on disk")  # fmt: skip
     @line_magic
     def checkout(self, line: str) -> None:
         """Load a version into the live model, in place; refuses (changing nothing) if it does not fit.
         A CID that is only on a remote is loaded from it, fetching just the tensors the model lacks."""
         args = _parse(self.checkout, line)
-        name, model = self._model(args.model, f"%checkout {args.ref} MODEL")
+        name, model = self._checkout_target(args)
         optimizer: Any = args.with_optimizer
         if isinstance(optimizer, str):
             optimizer = self.shell.user_ns.get(optimizer) or optimizer
@@ -235,10 +343,68 @@ class NbversionMagics(Magics):
             with self.repo.fetch_progress(progress):
                 if args.remote:  # the version's record now; its tensors as the checkout reads them
                     self.repo.locate(args.ref, name, remote=args.remote)
-                return self.session.checkout(args.ref, name, model, optimizer=optimizer)
+                plans = self._data_to_restore(args.ref, name) if args.with_data else []  # all read and checked first
+                return self.session.checkout(args.ref, name, model, optimizer=optimizer), plans
 
-        report = self._transfer("fetch", load)
+        report, plans = self._transfer("fetch", load)
         print(present.checkout_text(report))
+        self._restore_data(plans)
+
+    # -- pins (metadata.nbversion.pins; nbversion.notebooks.pins) ------------------------------
+
+    bridge: Any = None  # the panel's comm bridge, in a Jupyter kernel (set by load_ipython_extension)
+
+    def _notebook_file(self) -> Optional[str]:
+        """The notebook file this kernel runs, where the kernel can tell (the same places as the
+        context of a commit), or None."""
+        ns = self.shell.user_ns
+        notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        if not notebook:
+            return None
+        if not os.path.isabs(notebook) and not os.path.exists(notebook):  # a path from the server's root
+            here = os.path.basename(notebook)
+            return here if os.path.exists(here) else notebook
+        return str(notebook)
+
+    def _checkout_target(self, args: Any) -> tuple:
+        """The model ``%checkout`` loads into, and (with ``--pinned``) ``args.ref`` set to the CID the
+        notebook pins it to (copied in from the run's source repository if this one lacks it)."""
+        if not args.pinned:
+            if args.ref is None:
+                raise UsageError("%checkout REF [MODEL], or %checkout --pinned [MODEL]")
+            return self._model(args.model, f"%checkout {args.ref} MODEL")
+        if args.model is not None:
+            raise UsageError("%checkout --pinned [MODEL] takes no ref: the notebook's pin is the ref.")
+        name, model = self._model(args.ref, "%checkout --pinned MODEL")
+        args.ref = self._run(lambda: pins.pin_for(name, self._notebook_file()))
+        if not args.remote:
+            self._run(lambda: pins.ensure_version(self.repo, args.ref, name))
+        return name, model
+
+    def _pin(self, rest: str) -> None:
+        """%nbversion pin REF MODEL: pin the notebook to a version of MODEL (metadata.nbversion.pins),
+        through the JupyterLab panel when one is attached to this kernel, else in the notebook file."""
+        words = shlex.split(rest)
+        if len(words) != 2:
+            raise UsageError("%nbversion pin REF MODEL")
+        ref, model = words
+        version = self._run(lambda: self.repo.show(ref, model))
+        if version.model != model:
+            raise UsageError(f"{ref} is a version of {version.model!r}, not of {model!r}.")
+        notebook = self._notebook_file()
+        if self.bridge is not None and self.bridge.send_pin(model, version.cid, notebook):
+            print(present.clean(f"Pinned {model} to {version.label} ({version.cid}) in the open notebook, through the "
+                                "JupyterLab panel (it updates metadata.nbversion.pins and saves the notebook)."))  # fmt: skip
+            return
+        if pins.env_pins() is not None:
+            raise UsageError("This kernel runs under `nbversion run`/`reproduce`, which never changes the source "
+                             "notebook; pin with `nbversion pin NOTEBOOK MODEL=REF` instead.")  # fmt: skip
+        if notebook is None:
+            raise UsageError("This kernel does not know its notebook file, so there is nothing to pin in. "
+                             f"From a shell: nbversion pin NOTEBOOK.ipynb {model}={version.cid}")  # fmt: skip
+        self._run(lambda: pins.set_pins(notebook, {model: str(version.cid)}))
+        print(present.clean(f"Pinned {model} to {version.label} ({version.cid}) in {notebook} (metadata.nbversion.pins). "
+                            "If the notebook is open in an editor, reload it before saving, or the editor's copy wins."))  # fmt: skip
 
     # -- %history / %nbv_history ---------------------------------------------------------------
 
@@ -257,7 +423,9 @@ class NbversionMagics(Magics):
         if name in self.current:
             return True
         value = self.shell.user_ns.get(name)
-        return value is not None and is_model(value)
+        if value is not None and is_model(value):
+            return True
+        return self.repo.exists and name in self.repo.models()  # a model or data set with versions here
 
     @magic_arguments()
     @argument("model", nargs="?", help="model variable or model name (default: the only model)")
@@ -291,7 +459,11 @@ class NbversionMagics(Magics):
         if current is None and versions:
             current = self._run(lambda: self.repo.head(name)[1])
         shown = versions[: args.n] if args.n else versions
-        table = present.HistoryTable(name, shown, current, remotes=self._run(lambda: self.repo.remote_states()))
+        table = present.HistoryTable(
+            name, shown, current, remotes=self._run(lambda: self.repo.remote_states()),
+            labels=self._run(lambda: present.data_labels(self.repo, shown)),
+            items=self._run(lambda: present.data_items(self.repo, shown)),
+        )  # fmt: skip
         if args.output or args.csv:
             frame = table.to_dataframe()
             if args.output:
@@ -304,8 +476,9 @@ class NbversionMagics(Magics):
 
     @line_magic
     def nbversion(self, line: str = "") -> None:
-        """%nbversion status | log [MODEL] | show REF [MODEL] | diff A B [MODEL] | tag NAME [REF] [MODEL]
-        | push [REF] --to REMOTE | pull CID --from REMOTE"""
+        """%nbversion status | log [MODEL] | show [--code] REF [MODEL] | diff A B [MODEL] | env-diff A B [MODEL]
+        | tag NAME [REF] [MODEL] | push [REF] --to REMOTE | pull CID --from REMOTE | watch TOPIC [--from REMOTE] [--stop]
+        | pin REF MODEL"""
         line = _without_comment(line)
         words = line.split()
         if not words:
@@ -313,7 +486,8 @@ class NbversionMagics(Magics):
         sub, rest = words[0], line.strip()[len(words[0]) :]
         handler = {
             "status": self._status, "log": self._log, "show": self._show, "diff": self._diff, "tag": self._tag,
-            "push": self._push, "pull": self._pull,
+            "env-diff": self._env_diff, "push": self._push, "pull": self._pull, "watch": self._watch,
+            "pin": self._pin,
         }.get(sub)  # fmt: skip
         if handler is None:
             raise UsageError(f"Unknown %nbversion command {sub!r}. {self.nbversion.__doc__}")
@@ -339,12 +513,29 @@ class NbversionMagics(Magics):
 
     def _show(self, rest: str) -> None:
         words = rest.split()
+        with_code = "--code" in words
+        words = [w for w in words if w != "--code"]
         if not words:
-            raise UsageError("%nbversion show REF [MODEL]")
+            raise UsageError("%nbversion show [--code] REF [MODEL]")
         model = words[1] if len(words) > 1 else None
         version = self._run(lambda: self.repo.show(words[0], model))
+        if version.kind == "data" and not with_code:  # its items and their summaries
+            print(present.data_version_text(version, list(self._run(lambda: self.repo.open(version)).entries.values())))
+            return
+        code = self._run(lambda: self.repo.code(version))
+        if with_code:
+            print(present.code_text(version, code))
+            return
+        environment = self._run(lambda: self.repo.environment(version))
         manifest = self._run(lambda: self.repo.manifest(version))
-        print(present.version_text(version, manifest))
+        print(present.version_text(version, manifest, present.provenance_lines(version, code, environment)))
+
+    def _env_diff(self, rest: str) -> None:
+        words = rest.split()
+        if len(words) not in (2, 3):
+            raise UsageError("%nbversion env-diff A B [MODEL]")
+        model = words[2] if len(words) == 3 else None
+        print(present.env_diff_text(self._run(lambda: self.repo.env_diff(words[0], words[1], model))))
 
     def _diff(self, rest: str) -> None:
         words = rest.split()
@@ -405,6 +596,39 @@ class NbversionMagics(Magics):
                                 args.progress)  # fmt: skip
         print(present.pull_text(report))
 
+    def _watch(self, rest: str) -> None:
+        """%nbversion watch TOPIC [--from REMOTE] [--stop]: list, in one output that updates while
+        cells run, each version peers announce on TOPIC once it is fetched and verified (and tell
+        the panel); --stop ends the watch (of TOPIC, or every watch when no topic is named)."""
+        from .watching import Watch
+
+        parser = MagicArgumentParser(prog="%nbversion watch", add_help=False)
+        parser.add_argument("topic", nargs="?")
+        parser.add_argument("--from", dest="remote", metavar="REMOTE")
+        parser.add_argument("--stop", action="store_true")
+        args = parser.parse_args(shlex.split(rest))
+        watches = self.session.watches
+        if args.stop:
+            if args.topic is not None and args.topic not in watches:
+                running = ", ".join(sorted(watches)) or "none"
+                raise UsageError(f"No watch of topic {args.topic!r} runs in this kernel (running: {running}).")
+            for topic in [args.topic] if args.topic is not None else sorted(watches):
+                watch = watches[topic]
+                watch.stop()
+                print(present.watch_view(topic, watch.remote, watch.events, running=False).text.splitlines()[0])
+            return
+        if args.topic is None:
+            raise UsageError("%nbversion watch TOPIC [--from REMOTE] [--stop]")
+        if args.topic in watches:
+            raise UsageError(f"Topic {args.topic!r} is watched already; `%nbversion watch {args.topic} --stop` ends it.")
+        remote = args.remote or self._run(lambda: self.repo.default_remote())
+        if not remote:
+            names = ", ".join(r.name for r in self._run(lambda: self.repo.remotes()) if r.kind == "ipfs") or "none yet"
+            raise UsageError(f"Which IPFS node should be watched? Name it with --from REMOTE (this repository's remotes: {names}).")
+        watch = Watch(self.session, args.topic, remote)
+        self._run(watch.start)  # subscribed (or refused, e.g. a node without pubsub) before the cell ends
+        watch.attach(display(watch.view(), display_id=True).update)
+
     def _transfer(self, verb: str, run: Callable[[Callable[[int], None]], Any], at_once: bool = False) -> Any:
         """``run(progress)`` with a progress display that updates in place. It appears once the
         transfer has taken half a second (a push or pull of a few MiB shows none), or at once
@@ -433,11 +657,16 @@ def load_ipython_extension(ipython: Any) -> None:
     and, in a Jupyter kernel, open the comm the JupyterLab panel listens on."""
     builtin = ipython.find_line_magic("history")
     if getattr(builtin, "__self__", None).__class__.__name__ == "NbversionMagics":
+        builtin.__self__.session.stop_watches()  # loaded again: the old session's watches end
         builtin = builtin.__self__._builtin_history  # loaded twice: keep the real built-in
     session = KernelSession(ipython.user_ns)
     magics = NbversionMagics(ipython, builtin_history=builtin, session=session)
     ipython.register_magics(magics)
+    # The environment each commit records, described now (~0.1 s: every installed distribution,
+    # the GPUs) while the user reads, so the first commit does not wait for it.
+    threading.Thread(target=current_environment, name="nbversion-environment", daemon=True).start()
     if getattr(ipython, "kernel", None) is not None:
         from .bridge import Bridge
 
-        Bridge(session).open()
+        magics.bridge = Bridge(session)
+        magics.bridge.open()

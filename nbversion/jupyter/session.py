@@ -9,13 +9,17 @@ function :meth:`KernelSession.on_change` returns; none of the surfaces reaches i
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+import weakref
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+import xxhash
 
 from ..errors import NbversionError
 from ..live import CheckoutReport, CommitReport, Fingerprints, ModelStatus, checkout_model, commit_model, live_matches
-from ..repo import CID, Repo, find_repo_dir
+from ..repo import CID, Repo, Version, find_repo_dir
 
 Listener = Callable[[str, CID], None]
+EventListener = Callable[[Dict[str, Any]], None]
 
 
 class KernelSession:
@@ -27,7 +31,10 @@ class KernelSession:
         self.current: Dict[str, CID] = {}
         self.fingerprints: Dict[str, Fingerprints] = {}
         self._listeners: List[Listener] = []
+        self._event_listeners: List[EventListener] = []
+        self.watches: Dict[str, Any] = {}  # topic -> the watch running on it (.watching.Watch)
         self._repo: Optional[Repo] = None
+        self.committed_data: Dict[int, Tuple[Any, CID, bytes]] = {}  # id(value) -> (weakref, data version, print)
 
     @property
     def repo(self) -> Repo:
@@ -43,6 +50,23 @@ class KernelSession:
         """Call ``listener(model, cid)`` after every commit and checkout; returns the unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def on_event(self, listener: EventListener) -> Callable[[], None]:
+        """Call ``listener(event)`` for each other event a surface reports (a version a watch
+        verified, a watch started or stopped, a pin to write into the notebook); ``event`` is a
+        JSON-like dict with an ``"event"`` name. Returns the unsubscribe function."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener) if listener in self._event_listeners else None
+
+    def notify(self, event: Dict[str, Any]) -> None:
+        """Tell the event listeners (the panel's bridge) about ``event`` (any thread may call it)."""
+        for listener in list(self._event_listeners):
+            listener(event)
+
+    def stop_watches(self) -> None:
+        """End every watch this session runs (the extension is unloaded or loaded again)."""
+        for watch in list(self.watches.values()):
+            watch.stop()
 
     @property
     def listeners(self) -> int:
@@ -74,6 +98,33 @@ class KernelSession:
         self._changed(name, report.version.cid, report.fingerprints)
         return report
 
+    # -- data committed in this kernel (%commit_data; --data ROLE=VAR resolves through it) ---------
+
+    def commit_data(self, name: str, items: Mapping[str, Any], message: str = "", **kwargs: Any) -> Version:
+        """Commit ``items`` as a version of data set ``name``; remember which version each
+        in-memory item (array, DataFrame) went into, with a fingerprint of its bytes."""
+        version = self.repo.commit_data(name, items, message, **kwargs)
+        self.remember_data(items, version.cid)
+        return version
+
+    def remember_data(self, items: Mapping[str, Any], cid: CID) -> None:
+        """Remember that the in-memory ``items`` (arrays, DataFrames) hold data version ``cid``'s
+        (committed, or restored by ``%checkout --with-data``)."""
+        for item, value in items.items():
+            if not isinstance(value, (str, os.PathLike)):
+                try:
+                    self.committed_data[id(value)] = (weakref.ref(value), cid, _data_print(item, value))
+                except TypeError:  # a value without weak references: not remembered
+                    pass
+
+    def data_version_of(self, value: Any) -> Optional[CID]:
+        """The data version a variable's value was committed into in this kernel, if its bytes are
+        unchanged since; None otherwise."""
+        known = self.committed_data.get(id(value))
+        if known is None or known[0]() is not value:
+            return None
+        return known[1] if _data_print("", value) == known[2] else None
+
     def matches(self, name: str, obj: Any, ref: Union[str, CID]) -> bool:
         """Whether the live model holds exactly the weights of ``ref``."""
         return live_matches(self.repo, obj, name, ref, known=self.fingerprints.get(name))
@@ -90,3 +141,22 @@ class KernelSession:
             same = None if obj is None else self.matches(name, obj, cid)
             out.append(ModelStatus(name, self.repo.version(cid), self.repo.head(name)[0], same))
         return out
+
+
+def _data_print(item: str, value: Any) -> bytes:
+    """XXH3-128 of a data item's content: an array's bytes with its dtype and shape, a DataFrame's
+    rows (pandas' own row hashes), columns and dtypes."""
+    if type(value).__name__ in ("DataFrame", "Series") and type(value).__module__.startswith("pandas"):
+        import pandas as pd
+
+        rows = pd.util.hash_pandas_object(value, index=True).to_numpy()
+        frame = value.to_frame() if type(value).__name__ == "Series" else value
+        return xxhash.xxh3_128_digest(rows.tobytes() + repr((list(frame.columns), list(map(str, frame.dtypes)))).encode())
+    array = value if hasattr(value, "dtype") and hasattr(value, "shape") else None
+    if array is None or getattr(array.dtype, "hasobject", True):
+        return b""
+    import numpy as np
+
+    data = np.ascontiguousarray(array)
+    return xxhash.xxh3_128_digest(data.view(np.uint8).reshape(-1).data if data.size else b"") + str((data.dtype, data.shape)).encode()
+

@@ -10,6 +10,8 @@ module             verbs
 =================  ==============================================================
 ``refs``           resolve, models, tags, branches, head, fingerprint
 ``commit``         commit (and ``record``, the pipeline every kind goes through)
+``data``           commit_data, open, load_data (data versions: arrays, tables, files, folders)
+``folders``        verify (and add_path, list_path, restore_path: files and folders as UnixFS)
 ``checkout``       checkout (moves a model's HEAD)
 ``tag``            tag, untag
 ``read``           version, show, manifest, load, read_tensors
@@ -27,6 +29,8 @@ module             verbs
 ``maintenance``    fsck, gc
 ``files``          cat (and file_cid, tensor_cid)
 ``dag``            version_blocks
+``provenance``     code, environment, env_diff (the notebook and environment a version was made in;
+                   ``environment.current_environment`` describes this process's)
 =================  ==============================================================
 """
 
@@ -41,14 +45,19 @@ from ..stores.base import BlockStore
 from ..stores.registry import DEFAULT, open_store
 from .diff import TensorDiff
 from .discovery import find_repo_dir, repo_dir
+from .environment import current_environment
 from .files import file_cid, output_file, tensor_cid
 from .index import Index
 from .maintenance import FsckReport
+from .provenance import EnvironmentDiff, cell_source, cells_upto, compare as compare_environments
+from .data import DataVersion, StoredFolder
 from .read import LazyTensors
 
 __all__ = [
-    "CID", "FsckReport", "LazyTensors", "Manifest", "Repo", "TensorDiff", "TensorEntry", "Version",
+    "CID", "EnvironmentDiff", "FsckReport", "LazyTensors", "Manifest", "Repo", "TensorDiff", "TensorEntry", "Version",
     "file_cid", "find_repo_dir", "output_file", "repo_dir", "tensor_cid",
+    "cell_source", "cells_upto", "compare_environments", "current_environment",
+    "DataVersion", "StoredFolder",
 ]  # fmt: skip
 
 
@@ -58,6 +67,8 @@ class Repo:
     from .announce import announce, watch
     from .checkout import checkout
     from .commit import commit
+    from .data import commit_data, load_data, open  # data versions (kind "data")
+    from .folders import verify  # a local file or folder checked against a stored one (UnixFS)
     from .dag import version_blocks
     from .diff import diff
     from .fetch import default_remote, fetch_progress, locate, pull  # pull.pull, marking what it made whole
@@ -68,6 +79,7 @@ class Repo:
     from .read import load, manifest, read_tensors, show, version
     from .refs import branches, fingerprint, head, models, resolve, tags
     from .pinning import pin_remote, remote_pins
+    from .provenance import code, env_diff, environment
     from .remotes import remote, remote_add, remote_remove, remotes
     from .tag import tag, untag
     from .transfer import export_car, import_car

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, Union
@@ -47,6 +48,7 @@ MAX_ANNOUNCEMENT = 4096  # bytes of one announcement's JSON
 MAX_MESSAGE = 280  # characters of the commit message an announcement carries
 MAX_METRICS = 20
 MAX_PARENTS = 16
+STOP_POLL = 0.25  # seconds between two looks at a watch's stop event
 ELLIPSIS = "…"
 
 
@@ -260,12 +262,17 @@ def watch(
     timeout: Optional[float] = None,
     on_event: Optional[Callable[[WatchEvent], None]] = None,
     fetch_timeout: float = 30.0,
+    stop: Optional[threading.Event] = None,
+    on_subscribed: Optional[Callable[[], None]] = None,
 ) -> WatchReport:
     """Subscribe to ``topic`` on the node ``remote`` and handle each version announced there (each
     CID once): refuse it if its record contradicts the claim, else pull and verify it (see the
     module docstring). Stops after ``count`` announcements handled, after ``timeout`` seconds, or
     at Ctrl-C; ``on_event`` gets each as it is handled. ``fetch_timeout``: seconds the node may
-    spend fetching one announced version's record or blocks from its peers."""
+    spend fetching one announced version's record or blocks from its peers. ``stop``: an event
+    that ends the watch once set (a watch on a thread of its own; checked at least every
+    :data:`STOP_POLL` seconds between announcements); ``on_subscribed`` is called once the node
+    has taken the subscription (every refusal, e.g. a node without pubsub, is raised before)."""
     node = open_remote(repo, remote, fetch_timeout=fetch_timeout)
     events: List[WatchEvent] = []
     shown: Set[CID] = set()
@@ -274,13 +281,20 @@ def watch(
     began = time.monotonic()
     try:
         with Pubsub(node).subscribe(topic) as subscription:
+            if on_subscribed is not None:
+                on_subscribed()
             try:
                 while count is None or len(events) < count:
+                    if stop is not None and stop.is_set():
+                        break
                     left = None if timeout is None else timeout - (time.monotonic() - began)
                     if left is not None and left <= 0:
                         break
-                    message = subscription.get(left)
+                    wait = left if stop is None else min(STOP_POLL, STOP_POLL if left is None else left)
+                    message = subscription.get(wait)
                     if message is None:
+                        if stop is not None:
+                            continue  # a slice of the wait is over: look at the stop event and the clock
                         break
                     try:
                         claim = decode_announcement(message.data, message.sender)

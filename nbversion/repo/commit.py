@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequen
 import numpy as np
 
 from .._version import __version__
-from ..errors import MetadataError, RefError, UnchangedError
+from ..errors import MetadataError, RefError, UnchangedError, WrongKindError
 from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.manifests import encode_manifest
@@ -170,6 +170,11 @@ def record(
         if tag is not None:
             _check_tag_free(repo, tag)
         head_branch, head_cid = head(repo, name)
+        if head_cid is not None and repo.index.version(head_cid, tags={}).kind != kind:  # one name, one kind
+            raise WrongKindError(
+                f"{name!r} names a {'data set' if kind == WEIGHTS else 'model'}; a {kind} version cannot join its "
+                "history. Choose another name."
+            )
         parent_cids = [resolve(repo, p, name) for p in parents] if parents is not None else [head_cid] if head_cid is not None else []
         target_branch = choose_branch(repo, name, parent_cids, branch, head_branch)
         with repo.store.writer() as writer:

@@ -9,13 +9,16 @@ from ..errors import BlockNotFoundError, FormatError, NbversionError
 from ..formats import dagcbor
 from ..formats.cid import CID, RAW
 from ..formats.manifests import ManifestTree, summary
-from ..formats.records import Version, decode_environment
+from ..formats.datasets import FOLDER, decode_data_manifest
+from ..formats.records import DATA, Version, decode_environment
 from ..formats.unixfs import FileInfo, SizeOf, check_file
+from ..formats.unixfs_dir import walk as walk_folder
 
 if TYPE_CHECKING:
     from . import Repo
 
 GetBlock = Callable[[CID], bytes]
+_FOLDER_BLOCK = FileInfo(None, 0, 0)  # a block of a folder item (UnixFS directory), listed, not sized
 
 
 class ContentCheck:
@@ -34,6 +37,7 @@ class ContentCheck:
     def __init__(self, get: GetBlock, size: SizeOf, leaves: bool = True) -> None:
         self.get, self.size = get, size
         self._leaf_size: SizeOf = size if leaves else (lambda cid: None)
+        self._leaves = leaves
         self._records: Dict[CID, None] = {}  # versions and manifests, as an ordered set
         self._files: Dict[CID, FileInfo] = {}  # every block of every file checked
         self._manifests: Set[CID] = set()
@@ -45,6 +49,9 @@ class ContentCheck:
         self._records.update({version.cid: None, version.manifest: None})
         self._attachments(version)
         if version.manifest in self._manifests:
+            return
+        if version.kind == DATA:
+            self._data(version.manifest)
             return
         tree = ManifestTree(version.manifest, self.get)
         shards = tree.shards()
@@ -66,6 +73,26 @@ class ContentCheck:
             if shard.first is not None:
                 self._shards[shard.cid] = summary(entries)
         self._manifests.add(version.manifest)
+
+    def _data(self, manifest: CID) -> None:
+        """A data manifest (formats.datasets) and every item's content: files checked as tensors'
+        are; a folder's blocks all listed (its nodes read, its leaves sized where they are kept)."""
+        for entry in decode_data_manifest(self.get(manifest)).entries:
+            if entry.type == FOLDER:
+                found = walk_folder(entry.data, self.get, self.size) if self._leaves else None  # a stranger's: checked
+                files = sum(not e.is_dir for e in found or ())
+                if found is not None and (found[0].size != entry.size or files != entry.files):
+                    raise FormatError(
+                        f"Folder item {entry.name!r} holds {files:,} files of {found[0].size:,} bytes where its data "
+                        f"manifest says {entry.files:,} of {entry.size:,}."
+                    )
+                self._files.update((cid, _FOLDER_BLOCK) for cid in reachable(entry.data, self.get) if cid not in self._files)
+                continue
+            check_file(entry.data, self.get, self._leaf_size, entry.size, self._files)
+            length = self.size(entry.data) if entry.data.codec == RAW else None
+            if length is not None and length != entry.size:
+                raise FormatError(f"Item {entry.name!r} is {length:,} bytes where its data manifest says {entry.size:,}.")
+        self._manifests.add(manifest)
 
     def _attachments(self, version: Version) -> None:
         """The notebook code (a UnixFS file) and environment record a version links, if any."""
@@ -131,7 +158,7 @@ def reachable(root: CID, get: GetBlock) -> List[CID]:
 
 
 def topological(versions: "dict[CID, Version]") -> List[CID]:
-    """The CIDs of ``versions`` with every parent before its children."""
+    """The CIDs of ``versions`` with every parent (and linked data version) before its children."""
     order: List[CID] = []
     done: Set[CID] = set()
     for start in versions:
@@ -145,12 +172,12 @@ def topological(versions: "dict[CID, Version]") -> List[CID]:
                 order.append(cid)
                 continue
             stack.append((cid, True))
-            stack.extend((p, False) for p in versions[cid].parents if p not in done)
+            stack.extend((p, False) for p in versions[cid].links if p not in done)
     return order
 
 
 def ancestry(repo: "Repo", root: CID) -> List[CID]:
-    """``root`` and every ancestor of it indexed here."""
+    """``root`` and every ancestor of it indexed here (parents and linked data versions)."""
     out: List[CID] = []
     seen: Set[CID] = set()
     pending = [root]
@@ -160,7 +187,7 @@ def ancestry(repo: "Repo", root: CID) -> List[CID]:
             continue
         seen.add(cid)
         out.append(cid)
-        pending.extend(repo.index.version(cid, tags={}).parents)
+        pending.extend(repo.index.version(cid, tags={}).links)
     return out
 
 

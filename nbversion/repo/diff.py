@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from ..formats.cid import CID
 from ..formats.tensors import difference
+from ..formats.records import DATA
+from .fetch import locate
 from .read import manifest_tree, read_tensors
 
 if TYPE_CHECKING:
@@ -38,8 +40,14 @@ def diff(
 
     Shards the two manifests share (the same CID: the same entries) are decoded once, and not at
     all if ``unchanged`` is False; so two versions of a large model that differ in a few tensors
-    are compared by reading the few shards that hold them."""
-    ta, tb = manifest_tree(repo, a, model), manifest_tree(repo, b, model)
+    are compared by reading the few shards that hold them. Two data versions are compared item
+    by item (:func:`.data.diff_data`)."""
+    va, vb = locate(repo, a, model), locate(repo, b, model)
+    if va.kind == vb.kind == DATA:
+        from .data import diff_data  # (data builds on read, as this module does)
+
+        return diff_data(repo, va, vb, unchanged)
+    ta, tb = manifest_tree(repo, va, model), manifest_tree(repo, vb, model)
     sa, sb = ta.shards(), tb.shards()
     shared = {s.cid for s in sa} & {s.cid for s in sb}
     ma = {e.name: e for s in sa if s.cid not in shared for e in ta.entries(s)}

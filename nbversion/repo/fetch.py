@@ -359,7 +359,7 @@ class RemoteSource:
                 except FormatError as exc:
                     raise PullError(f"{cid} on remote {self.remote} is not a version nbversion can use: {exc}") from exc
                 found[cid] = version
-                pending.extend(version.parents)
+                pending.extend(version.links)  # parents and linked data versions
         return found
 
     def fetch_files(self, entries: Sequence[TensorEntry], deep: bool = False) -> None:

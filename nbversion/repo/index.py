@@ -139,6 +139,8 @@ def summary_of(version: Version) -> str:
         "author": version.author,
         "framework": version.framework,
     }
+    if version.data:  # the data versions it links, by role (only when there are some: older summaries stay valid)
+        fields["data"] = {role: str(cid) for role, cid in sorted(version.data.items())}
     return json.dumps(fields, separators=(",", ":"))
 
 

@@ -133,6 +133,9 @@ def _check_version(
     for parent in version.parents:
         if not repo.index.has_version(parent):
             report.problems.append(f"{label}: parent {parent} is not in the repository.")
+    for role, linked in version.data.items():
+        if not repo.index.has_version(linked):
+            report.problems.append(f"{label}: its data version {role}={linked} is not in the repository.")
     return version
 
 

@@ -112,7 +112,7 @@ def _lacking(repo: "Repo", node, version: Version, blocks: List[CID]) -> Set[CID
     assert root is not None
     if node.pinned_whole(root):
         return set()
-    unpinned, kept, pending = [root], [], list(version.parents)
+    unpinned, kept, pending = [root], [], list(version.links)
     while pending and len(unpinned) <= PROBED:
         cid = pending.pop()
         if cid in unpinned or cid in kept:
@@ -121,7 +121,7 @@ def _lacking(repo: "Repo", node, version: Version, blocks: List[CID]) -> Set[CID
             kept.append(cid)
         else:
             unpinned.append(cid)
-            pending.extend(repo.version(cid).parents)
+            pending.extend(repo.version(cid).links)  # parents and linked data versions
     there: Set[CID] = set()
     for cid in kept:
         there.update(reachable(cid, repo.store.get))

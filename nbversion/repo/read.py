@@ -43,23 +43,39 @@ def manifest_tree(repo: "Repo", ref: Ref, model: Optional[str] = None) -> Manife
     """The manifest of the version ``ref`` names, read only as far as asked (its root now, a shard
     when one of its tensors is asked for: see :mod:`nbversion.formats.manifests`)."""
     found = ref if isinstance(ref, Version) and ref.cid is not None else locate(repo, ref, model)
+    if found.kind != "weights":  # a data version: a clear error, not a format one
+        from .data import require_kind  # (data builds on this module)
+
+        require_kind(found, "weights")
     return ManifestTree(found.manifest, fetching_get(repo))  # a partial version's shards: fetched (.fetch)
 
 
-def read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
+def read_tensors(
+    repo: "Repo",
+    entries: Sequence[TensorEntry],
+    after: Optional[Callable[[str, int, memoryview, Sequence[Tuple[int, bytes]]], None]] = None,
+) -> Dict[str, np.ndarray]:
     """Tensors' values, read straight into new arrays (all in one parallel batch) and verified.
+    ``after(name, offset, bytes, [(length, checksum) of each block in them])`` is called on the
+    reading threads as a tensor's blocks are in place and checked, a few MiB at a time, while
+    they are still in the CPU's cache (``checksum``: the store's XXH3-128 of a block).
 
     Each file is checked against its entry before it is read (its tree at most one leaf per
     256 KiB of the entry's size, each distinct node decoded once), so the work is that of the
     bytes returned however the file's blocks link. Files of a partial version that are not here
     are fetched from its remote first (:mod:`.fetch`).
     """
-    return read_with_remote(repo, entries, lambda: _read_tensors(repo, entries))
+    return read_with_remote(repo, entries, lambda: _read_tensors(repo, entries, after))
 
 
-def _read_tensors(repo: "Repo", entries: Sequence[TensorEntry]) -> Dict[str, np.ndarray]:
+def _read_tensors(
+    repo: "Repo",
+    entries: Sequence[TensorEntry],
+    after: Optional[Callable[[str, int, memoryview, Sequence[Tuple[int, bytes]]], None]] = None,
+) -> Dict[str, np.ndarray]:
     arrays: Dict[str, np.ndarray] = {}
     files = []
+    names = []
     for entry in entries:
         dtype = dtype_from_name(entry.dtype)
         if math.prod(entry.shape) * dtype.itemsize != entry.size:

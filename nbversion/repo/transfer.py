@@ -133,7 +133,9 @@ def _publish(
                 continue
             seq = repo.index.add_version(db, cid, versions[cid], repo.store.get(cid))
             imported.append(replace(versions[cid], seq=seq))
-        for root in roots:
+        linked = {c for v in versions.values() for c in v.data.values()}  # a data set new here starts at
+        newest = {versions[c].model: c for c in topological(versions) if c in linked}  # its newest version linked
+        for root in roots + [c for c in newest.values() if c not in roots]:
             model = versions[root].model
             if repo.index.ref("head", model) is None:
                 repo.index.set_ref(db, "branch", f"{model}/{DEFAULT_BRANCH}", str(root))
@@ -175,7 +177,7 @@ def _versions_in(
         except FormatError as exc:
             raise CarError(f"{path} holds a version that cannot be used ({cid}): {exc}") from exc
         versions[cid] = version
-        pending.extend(version.parents)
+        pending.extend(version.links)  # parents and linked data versions
     reach = set(check.blocks)
     missing = next((c for c in reach if c.codec == RAW and not writer.has(c)), None)
     if missing in carried:

@@ -15,6 +15,7 @@ import {
 import { VersionTreeModel } from '../model';
 import { IDiffRow, IRemoteState, ITensorInfo, IVersion } from '../protocol';
 import { remoteText } from '../row';
+import { ProgressBar } from './announced';
 
 /** At most this many tensor rows are drawn. */
 const MAX_TENSOR_ROWS = 1000;
@@ -128,6 +129,7 @@ function Actions({
         </button>
       ))}
       {busy && <span className="jp-nbversion-busy">{model.busy}…</span>}
+      {model.progress?.cid === cid && <ProgressBar progress={model.progress} />}
     </div>
   );
 }

@@ -461,4 +461,47 @@
 .jp-nbversion-remote.jp-mod-pinned {
   color: var(--jp-success-color1);
 }
+
+/* Announced by peers (%nbversion watch), and a Load's progress */
+.jp-nbversion-announced {
+  margin: 4px 8px;
+}
+
+.jp-nbversion-announced-row {
+  padding: 3px 0;
+  border-bottom: 1px solid var(--jp-border-color2);
+}
+
+.jp-nbversion-announced-line {
+  display: flex;
+  align-items: center;
+  gap: 6px;
+  min-width: 0;
+}
+
+.jp-nbversion-announced-from {
+  flex: 1 1 auto;
+  min-width: 0;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+}
+
+.jp-nbversion-announced-row .jp-nbversion-msg {
+  flex: 1 1 6em;
+  min-width: 0;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+}
+
+.jp-nbversion-progress {
+  display: inline-flex;
+  align-items: center;
+  gap: 4px;
+}
+
+.jp-nbversion-progress progress {
+  width: 8em;
+}
 `,""]),e.d(o,{},{A:a})},22(r){r.exports=function(r){var o=[];return o.toString=function(){return this.map(function(o){var e="",n=void 0!==o[5];return o[4]&&(e+="@supports (".concat(o[4],") {")),o[2]&&(e+="@media ".concat(o[2]," {")),n&&(e+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),e+=r(o),n&&(e+="}"),o[2]&&(e+="}"),o[4]&&(e+="}"),e}).join("")},o.i=function(r,e,n,i,t){"string"==typeof r&&(r=[[null,r,void 0]]);var a={};if(n)for(var p=0;p<this.length;p++){var s=this[p][0];null!=s&&(a[s]=!0)}for(var l=0;l<r.length;l++){var c=[].concat(r[l]);n&&a[c[0]]||(void 0!==t&&(void 0===c[5]||(c[1]="@layer".concat(c[5].length>0?" ".concat(c[5]):""," {").concat(c[1],"}")),c[5]=t),e&&(c[2]&&(c[1]="@media ".concat(c[2]," {").concat(c[1],"}")),c[2]=e),i&&(c[4]?(c[1]="@supports (".concat(c[4],") {").concat(c[1],"}"),c[4]=i):c[4]="".concat(i)),o.push(c))}},o}},21(r){r.exports=function(r){return r[1]}},14(r){var o=[];function e(r){for(var e=-1,n=0;n<o.length;n++)if(o[n].identifier===r){e=n;break}return e}function n(r,n){for(var i={},t=[],a=0;a<r.length;a++){var p=r[a],s=n.base?p[0]+n.base:p[0],l=i[s]||0,c="".concat(s," ").concat(l);i[s]=l+1;var d=e(c),v={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)o[d].references++,o[d].updater(v);else{var b=function(r,o){var e=o.domAPI(o);return e.update(r),function(o){o?(o.css!==r.css||o.media!==r.media||o.sourceMap!==r.sourceMap||o.supports!==r.supports||o.layer!==r.layer)&&e.update(r=o):e.remove()}}(v,n);n.byIndex=a,o.splice(a,0,{identifier:c,updater:b,references:1})}t.push(c)}return t}r.exports=function(r,i){var t=n(r=r||[],i=i||{});return function(r){r=r||[];for(var a=0;a<t.length;a++){var p=e(t[a]);o[p].references--}for(var s=n(r,i),l=0;l<t.length;l++){var c=e(t[l]);0===o[c].references&&(o[c].updater(),o.splice(c,1))}t=s}}},16(r){var o={};r.exports=function(r,e){var n=function(r){if(void 0===o[r]){var e=document.querySelector(r);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(r){e=null}o[r]=e}return o[r]}(r);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(e)}},18(r){r.exports=function(r){var o=document.createElement("style");return r.setAttributes(o,r.attributes),r.insert(o,r.options),o}},17(r,o,e){r.exports=function(r){var o=e.nc;o&&r.setAttribute("nonce",o)}},15(r){r.exports=function(r){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=r.insertStyleElement(r);return{update:function(e){var n,i,t;n="",e.supports&&(n+="@supports (".concat(e.supports,") {")),e.media&&(n+="@media ".concat(e.media," {")),(i=void 0!==e.layer)&&(n+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),n+=e.css,i&&(n+="}"),e.media&&(n+="}"),e.supports&&(n+="}"),(t=e.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),r.styleTagTransform(n,o,r.options)},remove:function(){var r;null===(r=o).parentNode||r.parentNode.removeChild(r)}}}},19(r){r.exports=function(r,o){if(o.styleSheet)o.styleSheet.cssText=r;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(r))}}},13(r,o,e){var n=e(14),i=e.n(n),t=e(15),a=e.n(t),p=e(16),s=e.n(p),l=e(17),c=e.n(l),d=e(18),v=e.n(d),b=e(19),f=e.n(b),u=e(20),j={};j.styleTagTransform=f(),j.setAttributes=c(),j.insert=s().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=v(),i()(u.A,j),u.A&&u.A.locals&&u.A.locals}}]);
