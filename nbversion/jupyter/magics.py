@@ -282,9 +282,10 @@ class NbversionMagics(Magics):
                 links[role] = target
         return links
 
-    def _data_to_restore(self, ref: str, name: str) -> list:
+    def _data_to_restore(self, ref: str, name: str, force: bool = False) -> list:
         """Everything ``--with-data`` restores, read and checked before anything changes: per role,
-        (role, data version, {variable: value}, {item: path}) for each data version ``ref`` links."""
+        (role, data version, {variable: value}, {item: path}) for each data version ``ref`` links.
+        A file on disk that differs from the version is refused unless ``force``."""
         version = self._run(lambda: self.repo.show(ref, name))
         plans, seen = [], {}
         for role, cid in sorted(version.data.items()):
@@ -302,18 +303,21 @@ class NbversionMagics(Magics):
                 values[variable] = self._run(lambda: opened[item])
             for item, path in paths.items():  # a path that exists must hold the version's content already
                 report = self._run(lambda: opened.verify(item, path)) if os.path.exists(path) else None
-                if report is not None and report.changed:
+                if report is not None and report.changed and not force:
                     raise UsageError(f"{path} differs from {opened.version.model} {opened.version.label}'s item {item!r} "
-                                     f"({', '.join(report.changed[:3]) or 'its content'}); move it away (nothing was changed).")  # fmt: skip
+                                     f"({', '.join(report.changed[:3]) or 'its content'}); move it away (nothing was "
+                                     "changed), or add --force to overwrite it with the version's.")  # fmt: skip
+                if report is None or report.changed:  # what else restoring would refuse (a folder where a file goes...)
+                    self._run(lambda: opened.check_restore(item, path, force=force))
             plans.append((role, opened, values, paths))
         return plans
 
-    def _restore_data(self, plans: list) -> None:
+    def _restore_data(self, plans: list, force: bool = False) -> None:
         for role, opened, values, paths in plans:
             self.shell.user_ns.update(values)
             self.session.remember_data(values, opened.version.cid)  # so --data ROLE=VAR names it again
             for item, path in paths.items():  # files already there with the same bytes are left alone
-                self._run(lambda: opened.restore(item, path))
+                self._run(lambda: opened.restore(item, path, force=force))
         if plans:
             print(present.data_checkout_text([(role, o.version, [*values, *paths]) for role, o, values, paths in plans]))
 
@@ -329,11 +333,15 @@ class NbversionMagics(Magics):
               help="load a CID that is not here from this remote (default: the repository's only remote)")  # fmt: skip
     @argument("--with-data", action="store_true",
               help="also restore the data versions it links: arrays and tables as variables, files and folders on disk")  # fmt: skip
+    @argument("--force", action="store_true",
+              help="with --with-data: overwrite files on disk that differ from the data version")  # fmt: skip
     @line_magic
     def checkout(self, line: str) -> None:
         """Load a version into the live model, in place; refuses (changing nothing) if it does not fit.
         A CID that is only on a remote is loaded from it, fetching just the tensors the model lacks."""
         args = _parse(self.checkout, line)
+        if args.force and not args.with_data:
+            raise UsageError("--force goes with --with-data: it lets the data restored overwrite files that differ.")
         name, model = self._checkout_target(args)
         optimizer: Any = args.with_optimizer
         if isinstance(optimizer, str):
@@ -343,12 +351,12 @@ class NbversionMagics(Magics):
             with self.repo.fetch_progress(progress):
                 if args.remote:  # the version's record now; its tensors as the checkout reads them
                     self.repo.locate(args.ref, name, remote=args.remote)
-                plans = self._data_to_restore(args.ref, name) if args.with_data else []  # all read and checked first
+                plans = self._data_to_restore(args.ref, name, args.force) if args.with_data else []  # all checked first
                 return self.session.checkout(args.ref, name, model, optimizer=optimizer), plans
 
         report, plans = self._transfer("fetch", load)
         print(present.checkout_text(report))
-        self._restore_data(plans)
+        self._restore_data(plans, args.force)
 
     # -- pins (metadata.nbversion.pins; nbversion.notebooks.pins) ------------------------------
 

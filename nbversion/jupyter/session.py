@@ -34,7 +34,8 @@ class KernelSession:
         self._event_listeners: List[EventListener] = []
         self.watches: Dict[str, Any] = {}  # topic -> the watch running on it (.watching.Watch)
         self._repo: Optional[Repo] = None
-        self.committed_data: Dict[int, Tuple[Any, CID, bytes]] = {}  # id(value) -> (weakref, data version, print)
+        # id(value) -> (weakref, data version, fingerprint, item name)
+        self.committed_data: Dict[int, Tuple[Any, CID, bytes, str]] = {}
 
     @property
     def repo(self) -> Repo:
@@ -102,18 +103,28 @@ class KernelSession:
 
     def commit_data(self, name: str, items: Mapping[str, Any], message: str = "", **kwargs: Any) -> Version:
         """Commit ``items`` as a version of data set ``name``; remember which version each
-        in-memory item (array, DataFrame) went into, with a fingerprint of its bytes."""
-        version = self.repo.commit_data(name, items, message, **kwargs)
-        self.remember_data(items, version.cid)
+        in-memory item (array, DataFrame) went into, with a fingerprint of its bytes. An item
+        this kernel committed (or restored) under the same name, unchanged since by its
+        fingerprint, is not hashed again: its entry comes from that version (``known``)."""
+        prints = {item: _data_print(item, v) for item, v in items.items() if not isinstance(v, (str, os.PathLike))}
+        known = {}
+        for item, print_ in prints.items():
+            remembered = self.committed_data.get(id(items[item]))  # the same object, the same bytes, the same name
+            if print_ and remembered and remembered[0]() is items[item] and remembered[2:] == (print_, item):
+                known[item] = remembered[1]
+        version = self.repo.commit_data(name, items, message, known=known, **kwargs)
+        self.remember_data(items, version.cid, prints)
         return version
 
-    def remember_data(self, items: Mapping[str, Any], cid: CID) -> None:
+    def remember_data(self, items: Mapping[str, Any], cid: CID, prints: Optional[Mapping[str, bytes]] = None) -> None:
         """Remember that the in-memory ``items`` (arrays, DataFrames) hold data version ``cid``'s
-        (committed, or restored by ``%checkout --with-data``)."""
+        (committed, or restored by ``%checkout --with-data``); ``prints``: their fingerprints, if
+        already worked out."""
         for item, value in items.items():
             if not isinstance(value, (str, os.PathLike)):
+                print_ = prints[item] if prints is not None and item in prints else _data_print(item, value)
                 try:
-                    self.committed_data[id(value)] = (weakref.ref(value), cid, _data_print(item, value))
+                    self.committed_data[id(value)] = (weakref.ref(value), cid, print_, item)
                 except TypeError:  # a value without weak references: not remembered
                     pass
 

@@ -21,7 +21,8 @@ The source file is never written. The executed notebook goes to ``-o OUT`` (defa
 source's name with ``.out.ipynb``, next to it), with ``metadata.nbversion.run`` = ``{pins,
 parameters, source, committed, ok}`` and ``metadata.nbversion.pins`` = the run's pins, so the
 output says what it started from. A failing cell stops the run; what ran so far is saved all
-the same, and :class:`RunReport.failed` names the cell.
+the same, and :class:`RunReport.failed` names the cell. A run whose kernel cannot start (an
+unknown ``--kernel``) leaves no output behind (an earlier run's output is kept as it was).
 
 Cells are sent with their id in the request's metadata (``cellId``), as JupyterLab sends them,
 so a commit made by a cell records which cell made it even in a headless run.
@@ -222,10 +223,18 @@ def run(
     meta = notebook.metadata.setdefault("nbversion", {})
     meta["pins"] = dict(resolved)
     meta.pop("run", None)  # (a notebook that is itself a run's output)
+    previous = out.read_bytes() if out.is_file() else None  # (an earlier run's output, put back if none runs)
     write_notebook(notebook, out)  # what the kernel runs, so what each commit records as its code
     before = {v.cid for v in repo.log()} if repo.exists else set()
-    failed = execute(notebook, cwd=source.parent, env=kernel_env(repo, resolved, out), timeout=timeout,
-                     kernel=kernel, progress=progress, desc=source.name)  # fmt: skip
+    try:
+        failed = execute(notebook, cwd=source.parent, env=kernel_env(repo, resolved, out), timeout=timeout,
+                         kernel=kernel, progress=progress, desc=source.name)  # fmt: skip
+    except NotebookRunError:  # no kernel to run it in: nothing ran, so no output is left
+        if previous is None:
+            out.unlink(missing_ok=True)
+        else:
+            out.write_bytes(previous)
+        raise
     committed = [v for v in reversed(repo.log()) if v.cid not in before] if repo.exists else []
     report = RunReport(source, out, resolved, values, committed, failed)
     meta["run"] = {

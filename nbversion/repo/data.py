@@ -20,11 +20,19 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import MetadataError, TensorError, UnchangedError, UnknownRefError, WrongKindError
+from ..errors import (
+    MetadataError,
+    NbversionError,
+    RestoreConflictError,
+    TensorError,
+    UnchangedError,
+    UnknownRefError,
+    WrongKindError,
+)
 from ..formats.cid import CID, DAG_CBOR
 from ..formats.datasets import (
     ARRAY,
@@ -38,7 +46,7 @@ from ..formats.datasets import (
 )  # fmt: skip
 from ..formats.records import DATA, TensorEntry, Version, tensor_name_problem
 from ..formats.tensors import as_tensor, difference, dtype_name, tensor_bytes
-from ..formats.unixfs import build_file, build_files
+from ..formats.unixfs import build_file, build_files, file_leaves
 from ..stores.base import BlockWriter
 from .commit import Content, record
 from .fetch import fetching_get, locate
@@ -67,6 +75,7 @@ def commit_data(
     context: Optional[Mapping[str, Any]] = None,
     code: Optional[Tuple[bytes, str]] = None,
     environment: Optional[Mapping[str, Any]] = None,
+    known: Optional[Mapping[str, CID]] = None,
 ) -> Version:
     """Store ``items`` (item name -> NumPy array, pandas DataFrame, or path of a file or folder)
     as a new version of data set ``name``; its parent is the data set's current version.
@@ -76,8 +85,14 @@ def commit_data(
     ``metadata`` is kept in the version's context (``context["metadata"]``), with the paths that
     files and folders came from (``context["paths"]``). ``code`` and ``environment``: the notebook
     and machine it was made with, as :meth:`Repo.commit` records them.
+
+    ``known``: item name -> a data version the caller knows holds that item exactly as it is now
+    (a kernel remembers what it committed, with a fingerprint of its bytes): the item's entry is
+    taken from that version's manifest instead of hashing the value again (``stats["known_items"]``
+    counts them). One that does not fit (not here, another type, shape, dtype or row count) is ignored.
     """
     prepared = _prepare(items)
+    reuse = _known_entries(repo, prepared, known or {}) if known and repo.exists else {}
     context = dict(context or {})
     if metadata is not None:
         context["metadata"] = dict(metadata)
@@ -94,7 +109,8 @@ def commit_data(
     retag = tag is not None and current is not None and repo.index.ref("tag", tag) == str(current)
     try:
         version = record(
-            repo, name, DATA, _writer(prepared, current_version if parents is None else None, tag if retag else None),
+            repo, name, DATA,
+            _writer(prepared, current_version if parents is None else None, tag if retag else None, reuse),
             message, metrics, parents=parents, branch=branch, tag=None if retag else tag, author=author,
             framework="data", context=context, code=code, environment=environment,
         )  # fmt: skip
@@ -104,7 +120,8 @@ def commit_data(
         if tag is not None and not retag:
             repo.tag(tag, current)
         found = repo.index.version(current)
-        return replace(found, stats={"unchanged": True, "items": len(prepared), "bytes_written": 0})
+        stats = {"unchanged": True, "items": len(prepared), "bytes_written": 0, "known_items": len(reuse)}
+        return replace(found, stats=stats)
     return version
 
 
@@ -179,19 +196,51 @@ def read_parquet(data: bytes) -> Any:
     return pq.read_table(io.BytesIO(data)).to_pandas()
 
 
-def _writer(prepared: Prepared, current: Optional[Version], tag_on_current: Optional[str]):
+def _known_entries(repo: "Repo", prepared: Prepared, known: Mapping[str, CID]) -> Dict[str, DataEntry]:
+    """The manifest entries of the arrays and tables ``known`` names a data version for, where that
+    version is here, holds an item of that name, type, shape and dtype (rows, for a table) and
+    its content's root block is in the store."""
+    out: Dict[str, DataEntry] = {}
+    manifests: Dict[CID, Dict[str, DataEntry]] = {}
+    for name, kind, value in prepared:
+        cid = known.get(name)
+        if cid is None or kind not in (ARRAY, TABLE) or not repo.index.has_version(cid):
+            continue
+        if cid not in manifests:
+            version = repo.index.version(cid)
+            try:
+                manifests[cid] = data_manifest(repo, version).by_name() if version.kind == DATA else {}
+            except NbversionError:  # its manifest cannot be read now: the items are hashed as usual
+                manifests[cid] = {}
+        entry = manifests[cid].get(name)
+        if entry is None or entry.type != kind or not repo.store.has(entry.data):
+            continue
+        if kind == ARRAY and (entry.dtype != dtype_name(value.dtype) or entry.shape != tuple(value.shape)):
+            continue
+        if kind == TABLE and (entry.rows != len(value) or bool(entry.series) != _is_series(value)):
+            continue
+        out[name] = entry
+    return out
+
+
+def _writer(
+    prepared: Prepared, current: Optional[Version], tag_on_current: Optional[str], reuse: Mapping[str, DataEntry]
+) -> Callable[[BlockWriter], Content]:
     """The content writer of a data version. ``current``: the data set's current version, whose
     content equal to this one's is :class:`UnchangedError`; ``tag_on_current``: a tag that already
-    names it (asked for again), refused if the content changed."""
+    names it (asked for again), refused if the content changed; ``reuse``: entries known to hold
+    items as they are (:func:`_known_entries`), taken without hashing."""
 
     def write(writer: BlockWriter) -> Content:
         entries: List[DataEntry] = []
-        arrays = [(n, v) for n, kind, v in prepared if kind == ARRAY]
+        arrays = [(n, v) for n, kind, v in prepared if kind == ARRAY and n not in reuse]
         roots = build_files([tensor_bytes(a) for _, a in arrays], writer.put, writer.put_many)
         files = {n: root.cid for (n, _), root in zip(arrays, roots)}
         new = sum(writer.is_new(root.cid) for root in roots)
         for name, kind, value in prepared:
-            if kind == ARRAY:
+            if name in reuse:
+                entries.append(reuse[name])
+            elif kind == ARRAY:
                 entries.append(DataEntry(name, ARRAY, value.nbytes, files[name], dtype=dtype_name(value.dtype),
                                          shape=tuple(value.shape), summary=array_summary(value)))  # fmt: skip
             elif kind == TABLE:
@@ -215,7 +264,8 @@ def _writer(prepared: Prepared, current: Optional[Version], tag_on_current: Opti
                 "whose items differ from these; nothing was committed. Choose another tag."
             )
         writer.put(cid, block)
-        return Content(cid, {"items": len(entries), "new_items": new, "bytes": sum(e.size for e in entries)})
+        stats = {"items": len(entries), "new_items": new, "known_items": len(reuse)}
+        return Content(cid, {**stats, "bytes": sum(e.size for e in entries)})
 
     return write
 
@@ -408,10 +458,26 @@ class DataVersion(Mapping[str, Any]):
 
     def restore(self, name: str, dest: Union[str, os.PathLike], force: bool = False) -> None:
         """Write a file or folder item at ``dest`` (checked first; never half done)."""
+        _folders().restore_path(self.repo, self._path_item(name).data, dest, force=force)
+
+    def check_restore(self, name: str, dest: Union[str, os.PathLike], force: bool = False) -> None:
+        """Raise now what :meth:`restore` would refuse, writing nothing: a file there that differs
+        (unless ``force``), a file where a folder goes or the reverse, a symbolic link, no folder
+        to put it in, or a block of it missing (so a caller can check every item before changing any)."""
+        folders, target = _folders(), os.fspath(dest)
+        entries = folders._entries(self.repo, self._path_item(name).data)
+        if not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+            raise RestoreConflictError(f"Cannot write {target}: the folder it goes in does not exist.")
+        places = {e.path: os.path.join(target, *e.path.split("/")) if e.path else target for e in entries}
+        _, to_write = folders._plan(entries, places, force)
+        for e in to_write:
+            file_leaves(e.cid, self.repo.store.get, self.repo.store.size, e.size)
+
+    def _path_item(self, name: str) -> DataEntry:
         entry = self.entries[name]
         if entry.type not in (FILE, FOLDER):
             raise MetadataError(f"Item {name!r} is {entry.description}, not a file or folder.")
-        _folders().restore_path(self.repo, entry.data, dest, force=force)
+        return entry
 
     def verify(self, name: str, path: Union[str, os.PathLike]) -> Any:
         """Check a file or folder on disk against an item, file by file (:func:`.folders.verify_path`)."""

@@ -7,8 +7,9 @@
    here (small dag-cbor records, one ``block/get`` each) are fetched, each checked against its
    CID and decoded as a pull decodes them (fields, names, parents). They are indexed as pull
    indexes them (parents first; a model with no versions here gets a ``main`` branch), so
-   ``history``, ``log``, tags and checkouts work at once; each is recorded as *partial*, with
-   the remote its content comes from (:meth:`~.index.Index.partial_remote`).
+   ``history``, ``log``, tags and checkouts work at once (a data set new here that they link gets
+   a ``main`` branch at its newest version linked, as a pull gives it); each is recorded as
+   *partial*, with the remote its content comes from (:meth:`~.index.Index.partial_remote`).
 2. **Its content, on demand.** A read fetches what it needs: the manifest's root and the shards
    holding the tensors asked for (one ``block/get`` each; read as strictly as any stranger's
    manifest), and those tensors' files: all of a shard's files in one ``dag/export`` when all of
@@ -199,10 +200,13 @@ def fetch(
                     continue
                 repo.index.add_version(db, found, records[found], repo.store.get(found))
                 repo.index.set_partial(db, str(found), source.remote)
-            model = records[cid].model
-            if repo.index.ref("head", model) is None:
-                repo.index.set_ref(db, "branch", f"{model}/{DEFAULT_BRANCH}", str(cid))
-                repo.index.set_ref(db, "head", model, f"branch:{DEFAULT_BRANCH}")
+            linked = {c for v in records.values() for c in v.data.values()}  # a data set new here starts at
+            newest = {records[c].model: c for c in topological(records) if c in linked}  # its newest version linked
+            for start in [cid] + [c for c in newest.values() if c != cid]:
+                model = records[start].model
+                if repo.index.ref("head", model) is None:
+                    repo.index.set_ref(db, "branch", f"{model}/{DEFAULT_BRANCH}", str(start))
+                    repo.index.set_ref(db, "head", model, f"branch:{DEFAULT_BRANCH}")
     return repo.index.version(cid)
 
 
