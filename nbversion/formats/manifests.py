@@ -33,6 +33,7 @@ Nothing here does I/O: reading takes a ``get(cid) -> bytes`` callable.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -154,6 +155,7 @@ def _cuts(names: Sequence[str], sizes: Sequence[int], level: int) -> List[Tuple[
     return cuts
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a model's next commit asks again for the same names
 def _ends_run(name: str, level: int) -> bool:
     """Whether a leaf (or node at ``level``) ends after ``name``: about one name in :data:`_TARGET`."""
     digest = hashlib.sha256(name.encode()).digest()

@@ -8,6 +8,7 @@ object, string and structured arrays are refused with a clear error.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, List, Mapping, Tuple
 
@@ -38,6 +39,7 @@ def dtype_from_name(name: str) -> np.dtype:
     raise FormatError(f"Unknown tensor dtype {name!r} in a manifest.")
 
 
+@functools.lru_cache(maxsize=None)  # a few dtypes, asked once per tensor: 50,000 times for some models
 def dtype_name(dtype: np.dtype) -> str:
     """The manifest name of a NumPy dtype, or :class:`TensorError` for one nbversion can't store."""
     if dtype.name in NUMPY_DTYPES or dtype.name in ML_DTYPES:

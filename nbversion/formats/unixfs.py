@@ -4,7 +4,8 @@ Bytes are cut into fixed 262,144-byte chunks stored as raw blocks; when there is
 chunk, dag-pb nodes with UnixFS ``File`` data link them in a balanced tree of at most 174 links per
 node. The root's CID is therefore the one Kubo (or any IPFS peer with the same settings) gives the
 same bytes. Chunks are hashed on a thread pool (hashlib releases the GIL) while the caller stores the
-ones already hashed, so hashing and writing overlap.
+ones already hashed, so hashing and writing overlap; files of one chunk (a model of many small
+tensors is mostly these) are hashed and handed to the store thousands at a time, not one by one.
 
 No maintained Python library builds dag-pb/UnixFS, so the protobuf here is hand-written: small,
 strict, and pinned by fixtures from an independent implementation (``tests/fixtures``).
@@ -23,6 +24,7 @@ from .cid import CID, DAG_PB, RAW, Buffer, read_varint, varint
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 GROUP = 16  # chunks hashed per task (4 MiB): large enough that thread hand-offs cost nothing
+SMALL_FILES = 4096  # files of one chunk hashed (and looked up in the store) per task, at most
 MAX_DEPTH = 16  # 174**16 chunks is far beyond any file; deeper trees are rejected as hostile
 
 PutBlock = Callable[[CID, Buffer], None]
@@ -142,9 +144,12 @@ def decode_node(block: bytes) -> PBNode:
 # -- building ----------------------------------------------------------------------------------
 
 
-def _hash_task(task: Tuple[int, List[memoryview]]) -> Tuple[int, List[Tuple[CID, memoryview]]]:
-    index, views = task
-    return index, [(CID(RAW, hashlib.sha256(view).digest()), view) for view in views]
+Task = Tuple[List[int], List[memoryview]]  # chunks to hash, each with the index of its file
+
+
+def _hash_task(task: Task) -> Tuple[List[int], List[memoryview], List[CID]]:
+    indices, views = task
+    return indices, views, [CID(RAW, hashlib.sha256(view).digest()) for view in views]
 
 
 def chunk_views(data: Buffer) -> List[memoryview]:
@@ -155,6 +160,39 @@ def chunk_views(data: Buffer) -> List[memoryview]:
     return [view[i : i + CHUNK_SIZE] for i in range(0, len(view), CHUNK_SIZE)]
 
 
+def _is_bytes_view(data: Buffer) -> bool:
+    """Whether ``data`` is already what ``memoryview(data).cast("B")`` gives (as tensor views are)."""
+    return type(data) is memoryview and data.format == "B" and data.ndim == 1 and data.c_contiguous
+
+
+def _tasks(buffers: Sequence[Buffer], levels: Dict[int, List[FileLink]]) -> List[Task]:
+    """The hashing tasks for ``buffers``, in order: GROUP chunks of a large file each, and files
+    of one chunk together (up to GROUP chunks' worth of bytes, or SMALL_FILES of them), so that
+    a model of many tiny tensors costs a few tasks and a few store look-ups, not one of each a
+    file. Each file of more than one chunk gets an empty list in ``levels`` for its leaves."""
+    tasks: List[Task] = []
+    indices: List[int] = []
+    views: List[memoryview] = []
+    small_bytes = 0
+    for index, data in enumerate(buffers):
+        view = data if _is_bytes_view(data) else memoryview(data).cast("B")
+        size = len(view)
+        if size <= CHUNK_SIZE:
+            if len(views) >= SMALL_FILES or small_bytes + size > GROUP * CHUNK_SIZE:
+                tasks.append((indices, views))
+                indices, views, small_bytes = [], [], 0
+            indices.append(index)
+            views.append(view)
+            small_bytes += size
+            continue
+        chunks = chunk_views(view)
+        levels[index] = []
+        tasks += [([index] * len(chunks[i : i + GROUP]), chunks[i : i + GROUP]) for i in range(0, len(chunks), GROUP)]
+    if views:
+        tasks.append((indices, views))
+    return tasks
+
+
 def build_files(
     buffers: Sequence[Buffer],
     put: Optional[PutBlock] = None,
@@ -163,27 +201,32 @@ def build_files(
 ) -> List[FileLink]:
     """Build the UnixFS DAG of each buffer and return their roots.
 
-    Chunks of all buffers are hashed on the thread pool, 4 MiB per task, and handed over in
-    order as each group is ready, so storing overlaps hashing across files: a group at a time to
-    ``put_many`` if given, else one by one to ``put(cid, block)``. Tree nodes follow through
-    ``put``, bottom up. ``progress(n)`` is told the bytes handled.
+    Chunks of all buffers are hashed on the thread pool, 4 MiB per task (files of one chunk many
+    to a task), and handed over in order as each task is done, so storing overlaps hashing across
+    files: a task at a time to ``put_many`` if given, else one by one to ``put(cid, block)``.
+    Tree nodes follow through ``put``, bottom up. ``progress(n)`` is told the bytes handled.
     """
-    tasks = []
-    for index, data in enumerate(buffers):
-        views = chunk_views(data)
-        tasks += [(index, views[i : i + GROUP]) for i in range(0, len(views), GROUP)]
+    levels: Dict[int, List[FileLink]] = {}  # the leaves of each file of more than one chunk
+    tasks = _tasks(buffers, levels)
     hashed = workers().map(_hash_task, tasks) if len(tasks) > 1 else map(_hash_task, tasks)
-    levels: List[List[FileLink]] = [[] for _ in buffers]
-    for index, leaves in hashed:
+    roots: List[Optional[FileLink]] = [None] * len(buffers)
+    for indices, views, cids in hashed:
         if put_many is not None:
-            put_many(leaves)
+            put_many(list(zip(cids, views)))
         elif put is not None:
-            for cid, view in leaves:
+            for cid, view in zip(cids, views):
                 put(cid, view)
-        levels[index] += [FileLink(cid, len(view), len(view)) for cid, view in leaves]
+        for index, view, cid in zip(indices, views, cids):
+            level = levels.get(index)
+            if level is None:  # a file of one chunk: that chunk is its root
+                roots[index] = FileLink(cid, len(view), len(view))
+            else:
+                level.append(FileLink(cid, len(view), len(view)))
         if progress is not None:
-            progress(sum(len(view) for _, view in leaves))
-    return [_tree(level, put) for level in levels]
+            progress(sum(len(view) for view in views))
+    for index, level in levels.items():
+        roots[index] = _tree(level, put)
+    return roots  # type: ignore[return-value]  (every file has its root now)
 
 
 def _tree(level: List[FileLink], put: Optional[PutBlock]) -> FileLink:
