@@ -17,6 +17,9 @@ alternates between rounds:
   what it fetches).
 
 Between rounds both are unpinned and the node's gc runs, so every round starts from the same node.
+Beside each pull and cat, the CPU time it took in this process (all threads) and, for the test
+node the bench starts, in the node's process: where the wall time goes on a machine whose cores
+the two share.
 Printed: the median of each, in seconds and MiB/s, with its range, and throughput ratios push/add and
 pull/cat (the target: at least 0.8), of the medians and per round. Also checked each round: a
 re-push sends nothing, and a one-layer change sends about that layer (printed as a ratio to it).
@@ -33,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -57,7 +60,16 @@ def tensors(mib: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     return {f"layer{i:02d}/kernel": rng.standard_normal(per, dtype=np.float32) for i in range(TENSORS)}
 
 
-def one_round(api: str, mib: int, seed: int, push_first: bool, scratch: Path) -> Dict[str, float]:
+def cpu_of(pid: Optional[int]) -> float:
+    """CPU seconds (user and system, all threads) process ``pid`` has used; 0.0 without one."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(api: str, mib: int, seed: int, push_first: bool, scratch: Path, node_pid: Optional[int] = None,
+              ) -> Dict[str, float]:  # fmt: skip
     client = rpc_client(api, timeout=600)
     rng = np.random.default_rng(seed)
     weights = tensors(mib, rng)
@@ -90,15 +102,17 @@ def one_round(api: str, mib: int, seed: int, push_first: bool, scratch: Path) ->
 
     def pull() -> None:
         with nbversion.Repo(theirs) as other_repo:
-            start = time.perf_counter()
+            start, cpu, node = time.perf_counter(), time.process_time(), cpu_of(node_pid)
             report = other_repo.pull(version.cid, api, timeout=600)
             out["pull"] = time.perf_counter() - start
+            out["pull_cpu"], out["pull_node_cpu"] = time.process_time() - cpu, cpu_of(node_pid) - node
             assert report.bytes_fetched >= mib << 20 and report.versions
 
     def cat() -> None:
-        start = time.perf_counter()
+        start, cpu, node = time.perf_counter(), time.process_time(), cpu_of(node_pid)
         n = sum(len(c) for c in client._client.request("/cat", (added,), decoder="none", stream=True))
         out["cat"] = time.perf_counter() - start
+        out["cat_cpu"], out["cat_node_cpu"] = time.process_time() - cpu, cpu_of(node_pid) - node
         assert n == mib << 20
 
     def cat_to_disk() -> None:  # context, not the target: cat that also keeps the bytes, as pull does
@@ -140,8 +154,10 @@ def main() -> None:
             print(f"node: {api} ({version.get('Version')}); {args.mib} MiB in {TENSORS} tensors, {args.repeat} rounds")
             rounds: List[Dict[str, float]] = []
             for i in range(args.repeat):
-                rounds.append(one_round(api, args.mib, seed=1000 + i, push_first=i % 2 == 0, scratch=scratch))
-                print("  round {}: ".format(i + 1) + "  ".join(f"{k} {v:.2f}s" for k, v in sorted(rounds[-1].items())),
+                rounds.append(one_round(api, args.mib, seed=1000 + i, push_first=i % 2 == 0, scratch=scratch,
+                                        node_pid=node.process.pid if node is not None else None))  # fmt: skip
+                print("  round {}: ".format(i + 1) + "  ".join(
+                    f"{k} {v:.2f}s" for k, v in sorted(rounds[-1].items()) if "cpu" not in k),
                       flush=True)  # fmt: skip
         finally:
             if node is not None:
@@ -158,6 +174,10 @@ def main() -> None:
 
     print(f"push / add throughput: {ratios('add', 'push')}   (target >= 0.8)")
     print(f"pull / cat throughput: {ratios('cat', 'pull')}   (target >= 0.8)")
+    cpu = {k: statistics.median(r[k] for r in rounds) for k in ("pull_cpu", "pull_node_cpu", "cat_cpu", "cat_node_cpu")}
+    print(f"CPU seconds (medians): pull {cpu['pull_cpu']:.2f} here + {cpu['pull_node_cpu']:.2f} in the node; "
+          f"cat {cpu['cat_cpu']:.2f} here + {cpu['cat_node_cpu']:.2f} in the node" + ("" if args.api is None else
+          " (the node's own: only for the test node this bench starts)"))
     sent = [r["one_layer_sent"] for r in rounds]
     print(f"a one-layer change sent {min(sent):.3f}-{max(sent):.3f}x that layer's bytes; an unchanged re-push: nothing")
     print(

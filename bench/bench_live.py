@@ -14,6 +14,15 @@ model writes only metadata; after changing one layer, only that layer's bytes ar
 magics run in a real IPython shell; every contender writes fresh values each round (so nothing is
 deduplicated away) and rounds are interleaved; each figure is the median of --repeat runs, and
 the CPU time (all threads) is shown beside the wall time, as a check on a busy machine.
+
+Fresh memory: on this kind of virtual machine, writing memory the process has just been given
+costs about as much as reading the bytes (the kernel zeroes each page, and the host may have
+taken it back), and which contender gets memory the other just freed depends on glibc, which
+hands a freed block at the top of its heap back to the kernel: in one process, interleaved, one
+side's frees warm the other's next allocations. With ``--malloc keep`` each framework's process
+runs with glibc told to keep freed memory (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``),
+so neither side pays for fresh pages and the ratio compares the work alone; ``--malloc default``
+(the default) is what a notebook gets. The CPU times printed show which side paid.
 """
 
 from __future__ import annotations
@@ -154,7 +163,8 @@ def bench_keras(ip, workdir: Path, repeat: int) -> list:
     model = keras.Sequential([keras.Input((2048,))] + [keras.layers.Dense(2048) for _ in range(6)])
     ip.user_ns["model"] = model
     size = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    print(f"\nKeras {keras.__version__}: Sequential of six Dense(2048), {size / MiB:.0f} MiB of weights")
+    print(f"\nKeras {keras.__version__}: Sequential of six Dense(2048), {size / MiB:.0f} MiB of weights"
+          + _malloc_note())
     rng = np.random.default_rng(0)
     h5 = workdir / "w.weights.h5"
 
@@ -184,7 +194,8 @@ def bench_torch(ip, workdir: Path, repeat: int) -> list:
     net = torch.nn.Sequential(*[torch.nn.Linear(2048, 2048) for _ in range(6)])
     ip.user_ns["net"] = net
     size = sum(p.numel() * 4 for p in net.parameters())
-    print(f"\nPyTorch {torch.__version__}: Sequential of six Linear(2048, 2048), {size / MiB:.0f} MiB of weights")
+    print(f"\nPyTorch {torch.__version__}: Sequential of six Linear(2048, 2048), {size / MiB:.0f} MiB of weights"
+          + _malloc_note())
     path = workdir / "net.pt"
 
     def perturb():
@@ -205,6 +216,10 @@ def bench_torch(ip, workdir: Path, repeat: int) -> list:
             net[2].weight.normal_()
 
     return bench_model(ip, "net", perturb, save, load, change_one, 2048 * 2048 * 4, repeat, path, 1.5)
+
+
+def _malloc_note() -> str:
+    return "; glibc keeps freed memory (--malloc keep)" if "MALLOC_TRIM_THRESHOLD_" in os.environ else ""
 
 
 def dedup_checks(ip, name: str, change_one, layer_bytes: int) -> list:
@@ -236,13 +251,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None)
     parser.add_argument("--only", choices=["keras", "torch"])
+    parser.add_argument("--malloc", choices=["default", "keep"], default="default",
+                        help="keep: glibc keeps freed memory in both contenders' process (see above)")
     args = parser.parse_args()
+    if args.malloc == "keep" and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        env = dict(os.environ, MALLOC_TRIM_THRESHOLD_=str(1 << 40), MALLOC_MMAP_THRESHOLD_=str(32 << 20))
+        raise SystemExit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
     if args.only is None:
         # Each framework in a process of its own, as in a notebook: TensorFlow's threads and
         # allocator, once loaded, slow PyTorch's side (ours and torch.save alike) unevenly.
         codes = [
-            subprocess.run([sys.executable, __file__, "--only", framework, "--repeat", str(args.repeat)]
-                           + (["--dir", args.dir] if args.dir else [])).returncode
+            subprocess.run([sys.executable, __file__, "--only", framework, "--repeat", str(args.repeat),
+                            "--malloc", args.malloc] + (["--dir", args.dir] if args.dir else [])).returncode
             for framework in ("keras", "torch")
         ]  # fmt: skip
         raise SystemExit(max(codes))

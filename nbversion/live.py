@@ -6,15 +6,19 @@ all go through it. Checkout validates every tensor against the live model before
 anything fails after that, the model's previous values are put back.
 
 Checkout and status skip work with *fingerprints*: after a commit or a checkout, each live
-tensor's XXH3-128 (about 25 GB/s) and the CID of the same bytes are remembered. A later checkout
-whose tensor has that CID, and whose live bytes still have that fingerprint, already holds the
-version's values: nothing is read for it.
+tensor's fingerprint (the XXH3-128 of the XXH3-128s of its 256 KiB pieces, about 25 GB/s) and
+the CID of the same bytes are remembered. A later checkout whose tensor has that CID, and whose
+live bytes still have that fingerprint, already holds the version's values: nothing is read for
+it. The pieces are the leaves a file is cut into, so a checkout takes the fingerprint of what it
+read from the store's checksums of those blocks (each checked as it was read) instead of hashing
+the tensor again; the live bytes are always hashed, so a change made in any way (an optimizer,
+``tensor.data``, a NumPy view) is seen.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import xxhash
@@ -22,6 +26,7 @@ import xxhash
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .errors import NbversionError, UnknownRefError
 from .formats.tensors import as_tensor, max_abs_difference, same_bytes, tensor_bytes
+from .formats.unixfs import CHUNK_SIZE
 from .pool import workers
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
 
@@ -63,8 +68,14 @@ def metrics_from(value: Any) -> Dict[str, float]:
 
 
 def fingerprint(name: str, array: np.ndarray) -> bytes:
-    """XXH3-128 of the bytes a commit would store for ``array``."""
-    return xxhash.xxh3_128_digest(tensor_bytes(as_tensor(name, array)))
+    """The fingerprint of the bytes a commit would store for ``array``: the XXH3-128 of the
+    XXH3-128s of its 256 KiB pieces (the leaves of its file)."""
+    data = tensor_bytes(as_tensor(name, array))
+    return _combine([xxhash.xxh3_128_digest(data[i : i + CHUNK_SIZE]) for i in range(0, len(data), CHUNK_SIZE)])
+
+
+def _combine(pieces: List[bytes]) -> bytes:
+    return xxhash.xxh3_128_digest(b"".join(pieces))
 
 
 @dataclass
@@ -181,18 +192,15 @@ def checkout_model(
     targets = {live_name: weights[stored_name] for live_name, stored_name in plan.pairs.items()}
     prints = _still_matching(live, targets, known or {})
     to_read = [n for n in targets if n not in prints]
-    stored = repo.read_tensors([targets[n] for n in to_read])
+    # The store's checksum of each block read is noted: they make the new fingerprints.
+    blocks = _BlockNotes({n: targets[n] for n in to_read})
+    stored = repo.read_tensors([targets[n] for n in to_read], after=blocks.note)
     new = {n: stored[targets[n].name] for n in to_read}
     del stored
     # Tensors whose bytes differ are written; the comparison stops at the first differing MiB.
     changed = {n: v for n, v in new.items() if not same_bytes(live[n], v)}
     kept = adapter.reads_kept(obj, changed)  # their live arrays stay the old values: no copy needed
     backup = {n: live[n] if n in kept else np.array(live[n], copy=True) for n in changed}
-    # The new fingerprints and the summary's max change are worked out on the worker threads
-    # while the model is written (they only read the arrays the model is given).
-    pool = workers()
-    new_prints = pool.map(lambda n: fingerprint(n, new[n]), list(new))
-    changes = pool.map(lambda n: max_abs_difference(backup[n], changed[n]) if changed[n].size else 0.0, list(changed))
     try:
         adapter.write_donated(obj, changed)  # the arrays were read for this alone: the model may keep them
         if opt_plan is not None:
@@ -203,13 +211,43 @@ def checkout_model(
     except BaseException:
         adapter.write(obj, backup)  # put back what was there
         raise
-    prints.update({n: (p, targets[n].data) for n, p in zip(new, new_prints)})
-    max_abs = max(changes, default=0.0)
+    # The summary's largest change, one tensor after another: this is bound by memory traffic,
+    # which threads share rather than add to.
+    max_abs = max((max_abs_difference(backup[n], v, 1 << 18) for n, v in changed.items() if v.size), default=0.0)
+    prints.update({n: (blocks.fingerprint(n, v), targets[n].data) for n, v in new.items()})
     if move_head:
         repo.checkout(version)
     return CheckoutReport(
         version, name, len(changed), len(targets) - len(changed), max_abs, plan.by_position, opt_plan is not None, prints
     )
+
+
+class _BlockNotes:
+    """The store's checksum of each block a checkout reads (``note`` runs on the reading
+    threads): put together per tensor, they give its fingerprint without hashing it again."""
+
+    def __init__(self, entries: Mapping[str, TensorEntry]) -> None:
+        self.by_name = {e.name: n for n, e in entries.items()}
+        self.sizes = {n: e.size for n, e in entries.items()}
+        self.notes: Dict[str, Dict[int, Tuple[int, bytes]]] = {n: {} for n in entries}  # offset -> (length, checksum)
+
+    def note(self, stored_name: str, offset: int, data: memoryview, blocks: Sequence[Tuple[int, bytes]]) -> None:
+        notes = self.notes[self.by_name[stored_name]]  # (a read tried again writes the same)
+        for length, checksum in blocks:
+            notes[offset] = (length, checksum)
+            offset += length
+
+    def fingerprint(self, name: str, array: np.ndarray) -> bytes:
+        """The fingerprint of the tensor read as ``array``: from the blocks' checksums when its
+        blocks are the 256 KiB pieces a fingerprint hashes, else by hashing it."""
+        notes, size = self.notes[name], self.sizes[name]
+        pieces = [notes.get(offset) for offset in range(0, size, CHUNK_SIZE)]
+        if len(notes) == len(pieces) and all(
+            p is not None and p[0] == min(CHUNK_SIZE, size - i * CHUNK_SIZE) for i, p in enumerate(pieces)
+        ):
+            return _combine([p[1] for p in pieces])  # type: ignore[index]
+        return fingerprint(name, array)
+
 
 
 def _locate(repo: Repo, ref: Union[str, CID], name: str, remote: Optional[str]) -> Version:

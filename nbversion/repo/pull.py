@@ -4,8 +4,13 @@ How it goes:
 
 1. **Fetch.** Walk the DAG from the version's CID. A block the local store already holds is not
    asked for (tree nodes are read locally to follow their links). Records and manifests come one
-   ``block/get`` at a time. Tensor files come by content: each file of a manifest that is not
-   here is read with ``cat`` (as fast as the node serves a file; several files in flight at once,
+   ``block/get`` at a time. A manifest (or shard) none of whose files is here comes whole in one
+   ``dag/export`` (a node spends milliseconds on every request, so one stream beats a request
+   per file): each block is accepted only if a block before it links to it, tree nodes are
+   checked as they arrive, raw leaves on the worker threads a few MiB at a time while the next
+   arrive, and nothing is written before it is checked; if the node fails in the middle, what
+   came and checks out is kept and the rest is asked for file by file. Other missing tensor
+   files come by content: each is read with ``cat`` (several files in flight at once,
    received a few MiB ahead while the bytes already here are hashed and written), cut into
    256 KiB leaves and linked into a balanced tree as nbversion and Kubo lay files out, and kept
    only if the rebuilt root is the file's CID, which checks every block of it (the read is bounded
@@ -13,9 +18,8 @@ How it goes:
    fail that check, and the walk fetches that file's blocks as they are: its root by
    ``block/get``, then what it links to in one ``dag/export`` (each block checked against its CID
    as it arrives, and accepted only if the root or a block under it links to it), or one by one
-   where some are here. A manifest of many tiny files, none of them here, comes in one
-   ``dag/export``. So a first pull costs a request per file, and a pull of the next version of a
-   model fetches only the changed files.
+   where some are here. So a first pull streams each manifest's blocks in one request, and a
+   pull of the next version of a model fetches only the changed files.
 2. **Check.** Every version reached is decoded and its content checked exactly as a CAR import
    checks a stranger's file (:func:`.transfer._versions_in`): names, manifests, files, sizes.
 3. **Publish.** Under the repository lock, index the versions and give a model that had none a
@@ -38,11 +42,16 @@ import contextlib
 import hashlib
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..errors import CarError, CorruptBlockError, FormatError, InvalidCIDError, PullError, UnknownRefError
+import numpy as np
+
+from ..errors import (
+    CarError, CorruptBlockError, FormatError, InvalidCIDError, PullError, RemoteTimeoutError,
+    RemoteUnreachableError, UnknownRefError,
+)  # fmt: skip
 from ..formats import dagcbor
-from ..formats.car import read_car
+from ..formats.car import MAX_SECTION, _readvarint, _split_cid, read_car
 from ..formats.cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..formats.records import MAX_TENSOR_BYTES, Version
 from ..formats.unixfs import CHUNK_SIZE, GROUP, MAX_LINKS, FileLink, decode_node, encode_file_node
@@ -88,7 +97,6 @@ def _root(cid: object) -> CID:
 
 
 HASHING = 2  # groups of leaves being hashed at once (on the shared pool) while the next bytes arrive
-SMALL_FILES = 256  # a manifest with more one-block files than this, none of them here, comes in one dag/export
 
 
 class _Rebuild:
@@ -184,6 +192,7 @@ class Fetcher:
         self._since_checkpoint = 0
         self.complete: Set[CID] = set()  # files this pull rebuilt whole: every block under them is here
         self.not_rebuilt: Set[CID] = set()  # files whose bytes did not rebuild them: fetched block by block
+        self.links: Dict[CID, List[CID]] = {}  # what the (checked) non-raw blocks this pull fetched link to
 
     def _checkpoint(self) -> None:
         self.writer.commit()
@@ -192,6 +201,8 @@ class Fetcher:
 
     def fetch_block(self, cid: CID) -> bytes:
         block = self.node.get(cid)  # checked against its CID: other bytes are refused
+        if cid.codec != RAW:
+            self.links[cid] = dagcbor.block_links(cid, block)
         self._store(cid, block)
         return block
 
@@ -216,13 +227,13 @@ class Fetcher:
             if self.progress is not None:
                 self.progress(len(block))
 
-    def fetch_dag(self, cid: CID) -> None:
+    def fetch_dag(self, cid: CID, node_timeout: bool = True) -> None:
         """Fetch the DAG under ``cid`` in one streamed ``dag/export``: each block checked against
         its CID as it arrives, accepted only if ``cid`` or a block under it links to it, and
         written unless it is here already. The walk then goes through the subtree as usual (now
         locally), fetching one by one whatever a stream that ended early left out."""
         try:
-            with contextlib.closing(self.node.export(cid)) as stream:
+            with contextlib.closing(self.node.export(cid, node_timeout)) as stream:
                 self._read_export(cid, stream)
         except CarError as exc:
             raise CorruptBlockError(
@@ -230,15 +241,49 @@ class Fetcher:
             ) from exc
 
     def _read_export(self, cid: CID, stream: BinaryIO) -> None:
+        """Take the blocks of a ``dag/export`` of ``cid``: each must be linked from ``cid`` or a
+        block before it (exports come depth first). Tree nodes and records are checked at once
+        (their links say what may follow); raw leaves are checked on the worker threads, a few
+        MiB at a time, while the next ones arrive, and each is written only once checked. If
+        the stream breaks off, the leaves that came and check out are kept too."""
         expected = {cid}
-        _, blocks = read_car(stream)
-        for got, block in blocks:
-            if got not in expected:
-                raise PullError(f"The IPFS node at {self.node.api} sent block {got}, which {cid} does not link to.")
-            if got.codec != RAW:
-                expected.update(dagcbor.block_links(got, block))
-            if not self.writer.has(got):
-                self._store(got, block)
+        read_car(stream)  # the header (its roots are not trusted: ``cid`` is what was asked for)
+        leaves = _CheckedLeaves(self._store_checked)
+        try:
+            while True:
+                size = _readvarint(stream)
+                if size is None:
+                    break
+                if size > MAX_SECTION:
+                    raise CarError(f"A CAR section claims {size:,} bytes; no block nbversion accepts is that large.")
+                got, block = _split_cid(_read_section(stream, size))
+                if got not in expected:
+                    raise PullError(f"The IPFS node at {self.node.api} sent block {got}, which {cid} does not link to.")
+                if got.codec == RAW:
+                    leaves.add(got, block)
+                    continue
+                block = bytes(block)
+                if not got.verify(block):
+                    raise CarError(f"Block {got} in the CAR does not match its hash; the file is corrupt or forged.")
+                links = dagcbor.block_links(got, block)
+                expected.update(links)
+                self.links[got] = links
+                if not self.writer.is_new(got):
+                    self._store_checked([(got, block)])
+        except (RemoteTimeoutError, RemoteUnreachableError):
+            with contextlib.suppress(Exception):  # the node's failure is the error to see
+                leaves.finish()
+            raise
+        except BaseException:
+            leaves.abandon()
+            raise
+        leaves.finish()
+
+    def _store_checked(self, blocks: Sequence[Tuple[CID, "bytes | memoryview"]]) -> None:
+        """:meth:`_store_many`, committing to the local store every :data:`CHECKPOINT` bytes."""
+        self._store_many(blocks)
+        if self._since_checkpoint >= CHECKPOINT:
+            self._checkpoint()
 
     def fetch_files(self, files: Sequence[Tuple[CID, int]]) -> List[CID]:
         """Fetch tensor files, given as (file CID, length in bytes), by their content: one ``cat``
@@ -296,10 +341,19 @@ class Fetcher:
             sizes = dict(_manifest_files(block))
             absent = self.repo.store.missing(sizes)  # one query for all
             missing = [(data, size) for data, size in sizes.items() if data in absent and not self.writer.is_new(data)]
-            small = sum(1 for data, _ in missing if data.codec == RAW)
-            if small > SMALL_FILES and self._stream_whole(cid, links):
-                self.fetch_dag(cid)  # many tiny files, none here: one stream beats a request each
-            elif missing:
+            if len(missing) > 1 and self._stream_whole(cid, links):
+                # None here: one stream of all of it beats a request per file (a node spends
+                # milliseconds on each request). If the node fails in the middle, what came is
+                # kept and the files still missing are asked for one by one, which names the
+                # block the node lacks.
+                try:
+                    self.fetch_dag(cid, node_timeout=False)  # (a node that lacks a block stalls: asked again below)
+                except (RemoteTimeoutError, RemoteUnreachableError):
+                    rest = self.repo.store.missing(sizes)
+                    missing = [(data, size) for data, size in missing if data in rest and not self.writer.is_new(data)]
+                else:
+                    missing = []
+            if missing:
                 self.fetch_files(missing)
         elif cid.codec == DAG_PB and self._stream_whole(cid, links):
             size = decode_node(block).filesize if cid not in self.not_rebuilt else None
@@ -317,6 +371,9 @@ class Fetcher:
                 seen.add(cid)
                 if cid in self.complete:
                     continue  # rebuilt from its bytes here: all of it is stored
+                if cid in self.stored and (cid.codec == RAW or cid in self.links):
+                    stack.extend(reversed(self.links.get(cid, [])))  # fetched and checked here: not read back
+                    continue
                 if self.writer.has(cid):
                     if cid not in self.stored:
                         self.local += 1
@@ -340,6 +397,79 @@ class Fetcher:
             self.writer.commit()
         except Exception:
             self.writer.abort()
+
+
+def _read_section(stream: BinaryIO, size: int) -> memoryview:
+    """The next ``size`` bytes of a CAR (one copy, into memory of their own, not zeroed first)."""
+    view = memoryview(np.empty(size, dtype=np.uint8))
+    done = 0
+    while done < size:
+        n = stream.readinto(view[done:])  # type: ignore[attr-defined]
+        if not n:
+            raise CarError(f"The CAR is truncated: a section wanted {size} bytes, {size - done} were missing.")
+        done += n
+    return view
+
+
+class _CheckedLeaves:
+    """Raw leaves of a CAR being read, hashed on the worker threads a group at a time (while the
+    next arrive) and handed to ``put`` in order once each is found to be what its CID says."""
+
+    def __init__(self, put: Callable[[List[Tuple[CID, memoryview]]], None]) -> None:
+        self.put = put
+        self.group: List[Tuple[CID, memoryview]] = []
+        self.size = 0
+        self.hashing: "collections.deque[Future]" = collections.deque()
+
+    def add(self, cid: CID, block: memoryview) -> None:
+        self.group.append((cid, block))
+        self.size += len(block)
+        if self.size >= GROUP * CHUNK_SIZE:
+            self._submit()
+        while len(self.hashing) > HASHING:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        try:
+            leaves = self.hashing.popleft().result()
+        except _BadLeaf as bad:
+            self.abandon()
+            self.put(bad.good)  # the leaves before it are right: kept for a retry
+            raise
+        self.put(leaves)
+
+    def _submit(self) -> None:
+        if self.group:
+            self.hashing.append(workers().submit(_checked, self.group))
+            self.group, self.size = [], 0
+
+    def finish(self) -> None:
+        """Check and hand over every leaf taken (the first that does not check out raises)."""
+        self._submit()
+        while self.hashing:
+            self._hand_over()
+
+    def abandon(self) -> None:
+        """Hand over nothing more (the leaves not handed over yet are dropped)."""
+        self.group = []
+        for future in self.hashing:
+            future.cancel()
+        self.hashing.clear()
+
+
+def _checked(leaves: List[Tuple[CID, memoryview]]) -> List[Tuple[CID, memoryview]]:
+    """``leaves`` if each hashes to its CID, else :class:`CarError` naming the first that does
+    not (the leaves before it are handed over first). On the thread pool: hashlib lets go of the GIL."""
+    for i, (cid, block) in enumerate(leaves):
+        if hashlib.sha256(block).digest() != cid.digest:
+            raise _BadLeaf(leaves[:i], cid)
+    return leaves
+
+
+class _BadLeaf(CarError):
+    def __init__(self, good: List[Tuple[CID, memoryview]], cid: CID) -> None:
+        super().__init__(f"Block {cid} in the CAR does not match its hash; the file is corrupt or forged.")
+        self.good = good
 
 
 def _tree_node(children: List[FileLink], out: List[Tuple[CID, bytes]]) -> FileLink:

@@ -7,7 +7,7 @@ block verified.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -88,7 +88,11 @@ def _read_tensors(
         array = arrays[entry.name] = empty_aligned(entry.shape, dtype)
         if entry.size:
             files.append((leaves, memoryview(array.reshape(-1).view(np.uint8))))
-    repo.store.readinto(files)
+            names.append(entry.name)
+    if after is None:
+        repo.store.readinto(files)
+    else:
+        repo.store.readinto(files, lambda i, offset, data, blocks: after(names[i], offset, data, blocks))
     return arrays
 
 

@@ -15,6 +15,8 @@ import errno
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
+import xxhash
+
 from ..errors import NbversionError, StoreFullError
 from ..formats.cid import CID, Buffer
 
@@ -125,16 +127,23 @@ class BlockStore(abc.ABC):
     def cids(self) -> Iterator[CID]:
         """Every stored block's CID."""
 
-    def readinto(self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]]) -> None:
+    def readinto(self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]],
+                 after: Optional[Callable[[int, int, memoryview, Sequence[Tuple[int, bytes]]], None]] = None,
+                 ) -> None:  # fmt: skip
         """For each (blocks, out): read the (CID, length) blocks in order, back to back, into
-        ``out``, verifying each. Back-ends override this to read in parallel without copies."""
-        for blocks, out in files:
+        ``out``, verifying each. Back-ends override this to read in parallel without copies.
+        ``after(file index, offset, bytes, [(length, checksum) of each block in them])`` is called
+        once blocks are in place and checked (on any thread, in any order; ``checksum`` is the
+        XXH3-128 of the block's bytes, which the store keeps)."""
+        for index, (blocks, out) in enumerate(files):
             pos = 0
             for cid, length in blocks:
                 data = self.get(cid)
                 if len(data) != length:
                     raise NbversionError(f"Block {cid} is {len(data)} bytes where {length} were expected.")
                 out[pos : pos + length] = data
+                if after is not None:
+                    after(index, pos, out[pos : pos + length], [(length, xxhash.xxh3_128_digest(data))])
                 pos += length
 
     @abc.abstractmethod

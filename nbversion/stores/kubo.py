@@ -407,13 +407,15 @@ class IpfsStore(BlockStore):
             return self._not_found(cid, exc)
         return RemoteError(f"The IPFS node at {self.api} refused {path} of {cid}: {exc}")
 
-    def _fetch_stream(self, path: str, cid: CID, **opts: str) -> Iterator[bytes]:
+    def _fetch_stream(self, path: str, cid: CID, node_timeout: bool = True, **opts: str) -> Iterator[bytes]:
         """``path`` of ``cid`` (``/dag/export``, ``/cat``), streamed as the node sends it; the node
-        may take ``fetch_timeout`` to find it among its peers."""
-        opts = {"timeout": f"{self.fetch_timeout:g}s", **opts}
+        may take ``fetch_timeout`` to find it among its peers (``node_timeout``: the node is told
+        so and answers "not found" after it; else the wait for its next bytes is bounded here)."""
+        if node_timeout:
+            opts = {"timeout": f"{self.fetch_timeout:g}s", **opts}
         try:
             chunks = self._request(path, str(cid), opts=opts, decoder="none", stream=True,
-                                   timeout=self.fetch_timeout + self.timeout)  # fmt: skip
+                                   timeout=self.fetch_timeout + (self.timeout if node_timeout else 0))  # fmt: skip
         except self._errors.ErrorResponse as exc:
             raise self._refused(path, cid, exc) from exc
         return self._stream(chunks, f"{path} of {cid}")
@@ -442,11 +444,15 @@ class IpfsStore(BlockStore):
             )
         return bytes(data)
 
-    def export(self, cid: CID) -> BinaryIO:
+    def export(self, cid: CID, node_timeout: bool = True) -> BinaryIO:
         """The DAG under ``cid`` as a CAR v1 stream (``dag/export``), read as it arrives: a file
         whose reads raise nbversion's errors if the node stalls or breaks off. The blocks are
-        not checked here: read it with :func:`nbversion.formats.car.read_car`, which checks each."""
-        return _ChunkReader(Prefetched(self._fetch_stream("/dag/export", cid)))  # type: ignore[return-value]
+        not checked here: read it with :func:`nbversion.formats.car.read_car`, which checks each.
+        ``node_timeout=False``: the node is not given the time limit (js-ipfs spends about twice
+        the CPU on an export it must time); a node that lacks a block then stalls, and the wait
+        for its next bytes ends after ``fetch_timeout`` with :class:`RemoteTimeoutError`, not
+        with its word that the block is not found."""
+        return _ChunkReader(Prefetched(self._fetch_stream("/dag/export", cid, node_timeout)))  # type: ignore[return-value]
 
     def cat(self, cid: CID, length: int) -> Iterator[bytes]:
         """The content of the UnixFS file ``cid`` (``/cat``), at most ``length`` bytes of it (the

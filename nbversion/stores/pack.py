@@ -65,6 +65,8 @@ CREATE INDEX IF NOT EXISTS blocks_by_pack ON blocks(pack, offset);
 """
 
 Row = Tuple[str, int, int, bytes]  # pack, offset, length, xxh3
+#: readinto's ``after(file index, offset in the file, bytes, [(length, XXH3-128) of each block in them])``
+AfterRead = Callable[[int, int, memoryview, Sequence[Tuple[int, bytes]]], None]
 
 
 _flush_pool: Optional[ThreadPoolExecutor] = None
@@ -299,7 +301,7 @@ class PackStore(BlockStore):
             marks = ",".join("?" * len(part))
             for cid, pack, offset, length, xxh in self.db.execute(
                 f"SELECT cid, pack, offset, length, xxh3 FROM blocks WHERE cid IN ({marks})", part
-            ):
+            ).fetchall():  # (one call: iterating the cursor costs a wrapped call a row)
                 found[cid] = _valid(cid, (pack, offset, length, xxh))
         return found
 
@@ -346,12 +348,14 @@ class PackStore(BlockStore):
         self._check(cid, data, xxh)
         return data
 
-    def readinto(self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]]) -> None:
+    def readinto(
+        self, files: Sequence[Tuple[Sequence[Tuple[CID, int]], memoryview]], after: Optional[AfterRead] = None
+    ) -> None:
         rows = self._rows([c for blocks, _ in files for c, _ in blocks])
         # Blocks that sit back to back in one pack and in one output become a single read; all
         # the reads of all the files go to the thread pool together.
-        runs: List[Tuple[int, int, memoryview, int, List[Tuple[CID, int, int, bytes]]]] = []
-        for blocks, out in files:
+        runs: List[Tuple[int, int, memoryview, int, List[Tuple[CID, int, int, bytes]], int, int]] = []
+        for index, (blocks, out) in enumerate(files):
             pos = 0
             first = len(runs)
             for cid, length in blocks:
@@ -365,9 +369,9 @@ class PackStore(BlockStore):
                 last = runs[-1] if len(runs) > first else None
                 if last is not None and last[0] == fd and last[1] + last[3] == offset and last[3] < RUN_LIMIT:
                     last[4].append((cid, last[3], length, xxh))
-                    runs[-1] = (fd, last[1], last[2], last[3] + length, last[4])
+                    runs[-1] = (fd, last[1], last[2], last[3] + length, last[4], index, last[6])
                 else:
-                    runs.append((fd, offset, out[pos:], length, [(cid, 0, length, xxh)]))
+                    runs.append((fd, offset, out[pos:], length, [(cid, 0, length, xxh)], index, pos))
                 pos += length
             if pos != len(out):
                 raise NbversionError(f"Blocks hold {pos} bytes but {len(out)} were expected.")
@@ -375,7 +379,7 @@ class PackStore(BlockStore):
         def read_run(run) -> None:
             # Block by block, each checked right after it is read, while its bytes are still in
             # the CPU's cache (checking a whole run after reading it fetches it from memory again).
-            fd, start, out, total, members = run
+            fd, start, out, total, members, index, base = run
             for cid, rel, length, xxh in members:
                 view = out[rel : rel + length]
                 done = 0
@@ -385,6 +389,8 @@ class PackStore(BlockStore):
                         raise CorruptBlockError(f"Block {cid} is truncated on disk. Run `nbversion fsck`.")
                     done += n
                 self._check(cid, view, xxh)
+            if after is not None:  # once per run: each call costs hand-overs of the interpreter lock
+                after(index, base, out[:total], [(length, xxh) for _, _, length, xxh in members])
 
         if len(runs) == 1:
             read_run(runs[0])
