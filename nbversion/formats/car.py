@@ -15,7 +15,7 @@ prefix that lies costs no memory: memory follows the bytes actually in the file.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable, Iterator, List, Tuple
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import CarError, FormatError, InvalidCIDError
 from . import dagcbor
@@ -96,6 +96,23 @@ def _split_cid(section: bytes) -> Tuple[CID, bytes]:
         raise CarError(f"A CAR section holds an unusable CID: {exc}") from exc
 
 
+def sections(stream: BinaryIO, read: Optional[Callable[[BinaryIO, int], Any]] = None) -> Iterator[Tuple[CID, Any]]:
+    """The ``(CID, block)`` sections after a CAR's header, each bounded by :data:`MAX_SECTION` but
+    NOT verified: for a reader that checks every block itself (as :func:`read_car` does, or on
+    other threads). ``read(stream, n)`` reads one section (default: in bounded pieces, as bytes)."""
+    read = read or _read_exact
+    while True:
+        size = _readvarint(stream)
+        if size is None:
+            return
+        if size > MAX_SECTION:
+            raise CarError(
+                f"A CAR section claims {size:,} bytes; blocks over {MAX_BLOCK:,} bytes are refused "
+                "(nbversion never writes one)."
+            )
+        yield _split_cid(read(stream, size))
+
+
 def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
     """The roots of the CAR on ``stream`` and an iterator over its verified blocks."""
     length = _readvarint(stream)
@@ -115,16 +132,7 @@ def read_car(stream: BinaryIO) -> Tuple[List[CID], Iterator[Tuple[CID, bytes]]]:
         raise CarError(str(exc)) from exc
 
     def blocks() -> Iterator[Tuple[CID, bytes]]:
-        while True:
-            size = _readvarint(stream)
-            if size is None:
-                return
-            if size > MAX_SECTION:
-                raise CarError(
-                    f"A CAR section claims {size:,} bytes; blocks over {MAX_BLOCK:,} bytes are refused "
-                    "(nbversion never writes one)."
-                )
-            cid, block = _split_cid(_read_exact(stream, size))
+        for cid, block in sections(stream):
             if not cid.verify(block):
                 raise CarError(f"Block {cid} in the CAR does not match its hash; the file is corrupt or forged.")
             yield cid, block

@@ -51,7 +51,7 @@ from ..errors import (
     RemoteUnreachableError, UnknownRefError,
 )  # fmt: skip
 from ..formats import dagcbor
-from ..formats.car import MAX_SECTION, _readvarint, _split_cid, read_car
+from ..formats.car import read_car, sections
 from ..formats.cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..formats.records import MAX_TENSOR_BYTES, Version
 from ..formats.unixfs import CHUNK_SIZE, GROUP, MAX_LINKS, FileLink, decode_node, encode_file_node
@@ -250,13 +250,7 @@ class Fetcher:
         read_car(stream)  # the header (its roots are not trusted: ``cid`` is what was asked for)
         leaves = _CheckedLeaves(self._store_checked)
         try:
-            while True:
-                size = _readvarint(stream)
-                if size is None:
-                    break
-                if size > MAX_SECTION:
-                    raise CarError(f"A CAR section claims {size:,} bytes; no block nbversion accepts is that large.")
-                got, block = _split_cid(_read_section(stream, size))
+            for got, block in sections(stream, _read_section):
                 if got not in expected:
                     raise PullError(f"The IPFS node at {self.node.api} sent block {got}, which {cid} does not link to.")
                 if got.codec == RAW:
