@@ -1013,6 +1013,41 @@ def data_checkout_text(restored: Sequence[Tuple[str, Version, Sequence[str]]]) -
                      for role, v, names in restored)  # fmt: skip
 
 
+# -- the panel's details pane (GET nbversion/version) --------------------------------------------
+
+
+def provenance_summary_json(v: Version, environment: Optional[Dict[str, Any]], error: str = "") -> Dict[str, Any]:
+    """A version's code and environment in the few fields the panel's details line shows (None
+    where not recorded): the notebook path and committing cell id (the notebook block is not
+    read); Python, platform and the versions of :data:`KEY_PACKAGES` it has. ``error``: why a
+    recorded environment could not be read (its block not here)."""
+    code = None
+    if v.code is not None:
+        code = {"cid": str(v.code.notebook), "notebook": v.context.get("notebook"), "cell": v.code.cell}
+    env: Optional[Dict[str, Any]] = None
+    if v.environment is not None and (environment is not None or error):
+        e = environment or {}
+        packages = e.get("packages") if isinstance(e.get("packages"), dict) else {}
+        platform = " ".join(str(e[k]) for k in ("system", "release", "machine") if e.get(k))
+        env = {"cid": str(v.environment), "python": e.get("python"), "platform": platform, "packages": len(packages),
+               "key_packages": {n: packages[n] for n in KEY_PACKAGES if n in packages},
+               **({"error": error} if error else {})}  # fmt: skip
+    return {"code": code, "environment": env}
+
+
+def panel_details_json(v: Version, content: Any, labels: Dict[str, str], provenance: Dict[str, Any]) -> Dict[str, Any]:
+    """What the panel's details pane shows of a version: ``content`` is its manifest (weights)
+    or its data items (a data version: each with ``text``, its :func:`item_text`); ``labels``
+    names the data versions it links (:func:`data_labels`); ``provenance``: :func:`provenance_summary_json`."""
+    if v.kind == "data":
+        out = data_version_json(v, content)
+        for item, entry in zip(out["items"], content):
+            item["text"] = clean(item_text(entry))
+    else:
+        out = version_detail_json(v, content)
+    return {**out, "data_labels": {cid: clean(text) for cid, text in labels.items()}, **provenance}
+
+
 # -- verify (a local file or folder against a stored one: nbversion.repo.folders) --------------------
 
 

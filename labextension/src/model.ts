@@ -10,6 +10,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import type { IPinWritten, KernelBridge } from './bridge';
 import { NO_COMM_MESSAGE } from './bridge';
+import { dataNames, isData } from './data';
 import { formatNumber, shortCid } from './format';
 import { writePin } from './pins';
 import {
@@ -125,6 +126,16 @@ export class VersionTreeModel implements IDisposable {
 
   get selectedModel(): string | null {
     return this._selectedModel;
+  }
+
+  /** The names that are data sets (their versions are data versions), of those listed so far. */
+  get dataNames(): ReadonlySet<string> {
+    return this._dataNames;
+  }
+
+  /** Whether `name` is a data set (not a model). */
+  isDataSet(name: string | null): boolean {
+    return name !== null && this._dataNames.has(name);
   }
 
   set selectedModel(name: string | null) {
@@ -391,6 +402,19 @@ export class VersionTreeModel implements IDisposable {
     return { ...first, versions, next: null };
   }
 
+  /**
+   * Select a version of any model or data set (a model version's data link): its model or data
+   * set is chosen first. Nothing happens for a version the listing does not have.
+   */
+  async selectLinked(cid: string): Promise<void> {
+    const v = this._byCid.get(cid);
+    if (!v) {
+      return;
+    }
+    this.selectedModel = v.model;
+    await this.select(cid);
+  }
+
   /** Select a version and fetch its details (tensors included). */
   async select(cid: string | null): Promise<void> {
     this._selectedCid = cid;
@@ -423,6 +447,18 @@ export class VersionTreeModel implements IDisposable {
    */
   async load(cid: string, model?: string): Promise<void> {
     model = model ?? this._modelOf(cid);
+    const v = this._byCid.get(cid);
+    if (isData(v)) {
+      // (the panel offers no Load for data; a data version is restored with the model it trained)
+      this._setError(
+        new NbversionError(
+          'WrongKindError',
+          `${v!.model} ${v!.label} is a data version, not a model's weights: load it with ` +
+            '%checkout MODEL_VERSION MODEL --with-data, or repo.load_data.'
+        )
+      );
+      return;
+    }
     await this._action('Loading', async bridge => {
       const generation = this._generation;
       const onProgress = ({ done, total }: { done: number; total: number }) => {
@@ -550,12 +586,16 @@ export class VersionTreeModel implements IDisposable {
     this._complete = complete;
     this._historyLoads++;
     this._byCid = new Map(history.versions.map(v => [v.cid, v]));
+    this._dataNames = dataNames(history.versions);
     const names = this.modelNames;
     if (!this._selectedModel || !names.includes(this._selectedModel)) {
-      // Prefer a model the kernel holds, else the most recently committed one.
-      const live = names.find(n => this._bridge?.current[n]);
-      this._selectedModel =
-        live ?? history.versions[0]?.model ?? names[0] ?? null;
+      // Prefer a model the kernel holds, else the most recently committed model, else data.
+      const live = names.find(
+        n => this._bridge?.current[n] && !this._dataNames.has(n)
+      );
+      const newest =
+        history.versions.find(v => !isData(v)) ?? history.versions[0];
+      this._selectedModel = live ?? newest?.model ?? names[0] ?? null;
     }
     this._updateVersionsOfModel();
     this._emit();
@@ -569,6 +609,9 @@ export class VersionTreeModel implements IDisposable {
     this._byCid = new Map(this._byCid); // a new map: what is memoised on it is drawn again
     for (const v of versions) {
       this._byCid.set(v.cid, v);
+      if (isData(v) && !this._dataNames.has(v.model)) {
+        this._dataNames = new Set(this._dataNames).add(v.model);
+      }
     }
     const model = this._selectedModel;
     const mine = versions.filter(v => v.model === model);
@@ -584,6 +627,7 @@ export class VersionTreeModel implements IDisposable {
     this._complete = true;
     this._versionsOfModel = [];
     this._byCid = new Map();
+    this._dataNames = NO_NAMES;
     this._historyEpoch++;
   }
 
@@ -712,6 +756,7 @@ export class VersionTreeModel implements IDisposable {
   private _readAfresh = false;
   private _versionsOfModel: IVersion[] = [];
   private _byCid: Map<string, IVersion> = new Map();
+  private _dataNames: ReadonlySet<string> = NO_NAMES;
   private _selectedModel: string | null = null;
   private _selectedCid: string | null = null;
   private _details: IVersionDetails | null = null;
@@ -750,6 +795,9 @@ export interface ILoadProgress {
   done: number;
   total: number;
 }
+
+/** No data sets: one set, so what is memoised on it holds. */
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** No watches: one object, so what is memoised on it holds. */
 const NO_WATCHES: ICidMap = {};

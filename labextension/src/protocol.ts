@@ -29,7 +29,10 @@ export interface ICidMap {
  */
 export interface IVersion {
   cid: string;
+  /** The model, or for a data version the data set, it is a version of. */
   model: string;
+  /** "weights" (a model's) or "data" (a data set's); absent from servers that predate data. */
+  kind?: 'weights' | 'data' | string;
   seq: number;
   label: string;
   parents: string[];
@@ -40,6 +43,8 @@ export interface IVersion {
   framework: string;
   tags: string[];
   context?: { [key: string]: any };
+  /** A model version's data links: role -> the data version's CID (absent: none). */
+  data?: ICidMap;
   /** Where the version is on remotes (absent: on none, or the server does not say). */
   remotes?: IRemoteState[];
 }
@@ -59,8 +64,54 @@ export interface ITensorInfo {
   size: number;
 }
 
+/** An item of a data version: an array, a table, a file or a folder, with its summary. */
+export interface IDataItem {
+  name: string;
+  type: 'array' | 'table' | 'file' | 'folder' | string;
+  size: number;
+  cid?: string;
+  /** Shape and dtype, rows and columns, and `classes`: label counts (per column for a table). */
+  summary?: { [key: string]: any } | null;
+  dtype?: string;
+  shape?: number[];
+  rows?: number;
+  columns?: string[];
+  files?: number;
+  /** The item in a few words, as `%nbversion show` writes it. */
+  text?: string;
+}
+
+/** The code a version was committed from: the notebook's path and the committing cell's id. */
+export interface ICodeSummary {
+  cid: string;
+  notebook: string | null;
+  cell: string;
+}
+
+/** The environment a version was committed in, in a few fields. */
+export interface IEnvironmentSummary {
+  cid: string;
+  python?: string | null;
+  platform?: string;
+  /** How many distributions were installed. */
+  packages?: number;
+  /** The versions of the packages that matter most (numpy, keras, torch...). */
+  key_packages?: { [name: string]: string };
+  /** Why a recorded environment could not be read here. */
+  error?: string;
+}
+
+/**
+ * A version with its content: the tensors of a model version, the items of a data version;
+ * what it was made with (`code`, `environment`: null when not recorded) and the names of the
+ * data versions it links (`data_labels`: CID -> "digits v1").
+ */
 export interface IVersionDetails extends IVersion {
-  tensors: ITensorInfo[];
+  tensors?: ITensorInfo[];
+  items?: IDataItem[];
+  data_labels?: ICidMap;
+  code?: ICodeSummary | null;
+  environment?: IEnvironmentSummary | null;
 }
 
 export interface IModelInfo {

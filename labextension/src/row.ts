@@ -4,8 +4,10 @@
  * in the row's tooltip (and the details pane). The version in the live model is marked by the
  * graph's ring and a bold label, not a chip, to leave the message room. A version that is on a
  * remote (pushed, pinned, queued or failed to go) gets a small cloud badge whose tooltip names the
- * remotes. Pure, unit-tested in Node.
+ * remotes. A data version (a data set's) gets a small data badge, named for screen readers.
+ * Pure, unit-tested in Node.
  */
+import { isData } from './data';
 import { formatNumber } from './format';
 import { IRemoteState, IVersion } from './protocol';
 
@@ -61,6 +63,8 @@ export interface IRowParts {
   metric: string | null;
   /** The cloud badge, or null when the version is on no remote. */
   remotes: IRemoteBadge | null;
+  /** Whether it is a data version (drawn with the data badge, offered no Load). */
+  isData: boolean;
   /**
    * The row's tooltip: label and full CID (and whether the live model is at it), then the whole
    * message, then the metrics, then the remotes.
@@ -81,7 +85,10 @@ export function rowParts(
   const metrics = Object.entries(v.metrics ?? {})
     .map(([name, x]) => `${name}=${formatNumber(x)}`)
     .join(' ');
-  const head = `${v.label} ${v.cid}${options.isCurrent ? ' (in the live model)' : ''}`;
+  const data = isData(v);
+  const what = data ? ' (data version)' : '';
+  const live = options.isCurrent && !data ? ' (in the live model)' : '';
+  const head = `${v.label} ${v.cid}${what}${live}`;
   const remotes = remoteBadge(v.remotes);
   const tooltip = [head, v.message, metrics, remotes?.title]
     .filter(line => line)
@@ -92,6 +99,7 @@ export function rowParts(
     chips,
     metric: typeof value === 'number' ? formatNumber(value) : null,
     remotes,
+    isData: data,
     tooltip
   };
 }

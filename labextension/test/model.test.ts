@@ -543,3 +543,35 @@ test("the panel lists what the kernel's watches verified, and says when the kern
     "The kernel pinned model to v1 in the notebook's metadata (saved)."
   );
 });
+
+test('data sets are told apart from models; the panel starts on a model; a data link selects the data version', async () => {
+  const D1 = version('cid-d1', 1, [], { model: 'digits', kind: 'data' });
+  const M1 = version('cid-m1', 1, [], { data: { train: 'cid-d1' } });
+  const { model, server } = await panelFor(history('f1', [D1, M1])); // the data is the newest
+  assert.deepEqual(model.modelNames, ['digits', 'model']);
+  assert.deepEqual([...model.dataNames], ['digits']);
+  assert.equal(model.isDataSet('digits'), true);
+  assert.equal(model.isDataSet('model'), false);
+  assert.equal(
+    model.selectedModel,
+    'model',
+    'a model first, though a data set was committed last'
+  );
+  server.details.set('cid-d1', { ...D1, items: [] });
+  await model.selectLinked('cid-d1');
+  assert.equal(model.selectedModel, 'digits');
+  assert.equal(model.selectedCid, 'cid-d1');
+  assert.deepEqual(model.details?.items, []);
+  await model.selectLinked('cid-unknown'); // not listed: nothing changes
+  assert.equal(model.selectedCid, 'cid-d1');
+});
+
+test('a data version is never sent to the kernel to be loaded into a model', async () => {
+  const D1 = version('cid-d1', 1, [], { model: 'digits', kind: 'data' });
+  const { model, notebook } = await panelFor(history('f1', [D1]));
+  const comm = notebook.kernel!.openComm();
+  await model.load('cid-d1');
+  assert.deepEqual(comm.sent, []);
+  assert.equal(model.error?.type, 'WrongKindError');
+  assert.match(model.error!.message, /digits v1 is a data version/);
+});

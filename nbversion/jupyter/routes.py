@@ -138,9 +138,21 @@ class VersionHandler(NbversionHandler):
             cid = self.get_query_argument("cid")
             with self.repo_for(path) as repo:
                 version = repo.show(cid)
-                return present.version_detail_json(version, repo.manifest(version))
+                data = version.kind == "data"
+                content = list(repo.open(version).entries.values()) if data else repo.manifest(version)
+                return present.panel_details_json(version, content, present.data_labels(repo, [version]),
+                                                  _provenance(repo, version))  # fmt: skip
 
         await self.answer(produce)
+
+
+def _provenance(repo: Repo, version: Any) -> Dict[str, Any]:
+    """The version's code and environment for the details pane; an environment block that is
+    not here (a partial import) is said so, and the rest of the details still shown."""
+    try:
+        return present.provenance_summary_json(version, repo.environment(version))
+    except NbversionError as exc:
+        return present.provenance_summary_json(version, None, error=str(exc))
 
 
 def handlers(base_url: str) -> List[Tuple[str, Any]]:

@@ -5,6 +5,7 @@
  */
 import * as React from 'react';
 
+import { isData } from '../data';
 import { formatBytes, formatNumber, shortCid } from '../format';
 import { ILoadProgress, VersionTreeModel } from '../model';
 import { IAnnounced, ICidMap } from '../protocol';
@@ -90,7 +91,9 @@ function AnnouncedRow({
         <span className="jp-nbversion-muted jp-nbversion-announced-from">
           {shortCid(v.cid)} from {peerText(item.from)}
         </span>
-        {isCurrent ? (
+        {isData(v) ? (
+          <span className="jp-nbversion-chip jp-mod-data">data</span>
+        ) : isCurrent ? (
           <span className="jp-nbversion-chip jp-mod-current">current</span>
         ) : (
           <button

@@ -1,10 +1,21 @@
 /**
  * The selected version: its head line and message, the actions (load, compare, tag, pin), the
- * last comparison, its fields, metrics, tensors and the cell that committed it.
+ * last comparison, its fields (a model version's data links, its recorded code and environment),
+ * metrics, tensors and the cell that committed it. A data version has no Load or Pin (its
+ * versions are restored with the model versions that link them) and lists its items instead of
+ * tensors.
  */
 import { InputDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
+import {
+  classLines,
+  codeLine,
+  dataLinks,
+  environmentLine,
+  isData,
+  itemText
+} from '../data';
 import {
   formatBytes,
   formatNumber,
@@ -13,7 +24,14 @@ import {
   shortCid
 } from '../format';
 import { VersionTreeModel } from '../model';
-import { IDiffRow, IRemoteState, ITensorInfo, IVersion } from '../protocol';
+import {
+  IDataItem,
+  IDiffRow,
+  IRemoteState,
+  ITensorInfo,
+  IVersion,
+  IVersionDetails
+} from '../protocol';
 import { remoteText } from '../row';
 import { ProgressBar } from './announced';
 
@@ -34,6 +52,8 @@ export function Details({
     cid === model.currentOf(summary?.model ?? model.selectedModel);
   const diff = model.diff && model.diff.b === cid ? model.diff : null;
   const labelOf = (c: string) => model.byCid.get(c)?.label ?? shortCid(c);
+  const data = isData(d) || model.isDataSet(summary?.model ?? null);
+  const details = model.details?.cid === cid ? model.details : null;
   return (
     <div className="jp-nbversion-details" data-testid="nbversion-details">
       <div className="jp-nbversion-details-head">
@@ -41,24 +61,54 @@ export function Details({
         <span className="jp-nbversion-cid jp-nbversion-fullcid" title="CID">
           {cid}
         </span>
-        {isCurrent && (
+        {data && (
+          <span
+            className="jp-nbversion-chip jp-mod-data"
+            data-testid="nbversion-details-kind"
+            title="A data version: a data set's arrays, tables, files or folders"
+          >
+            data
+          </span>
+        )}
+        {isCurrent && !data && (
           <span className="jp-nbversion-chip jp-mod-current">current</span>
         )}
       </div>
       <div className="jp-nbversion-message" data-testid="nbversion-message">
         {d?.message ?? ''}
       </div>
-      <Actions model={model} cid={cid} label={summary?.label} />
-      {diff && <DiffTable rows={diff.rows} a={labelOf(diff.a)} />}
+      <Actions model={model} cid={cid} label={summary?.label} isData={data} />
+      {diff && (
+        <DiffTable
+          rows={diff.rows}
+          a={labelOf(diff.a)}
+          noun={data ? 'items' : 'tensors'}
+        />
+      )}
       {d && (
         <VersionFields
           version={d}
           labelOf={labelOf}
           remotes={d.remotes ?? summary?.remotes}
-        />
+          isData={data}
+          notebookInCode={Boolean(details?.code?.notebook)}
+        >
+          <Provenance
+            model={model}
+            version={d}
+            details={details}
+            isData={data}
+          />
+        </VersionFields>
       )}
       {d && <MetricsTable metrics={d.metrics ?? {}} selected={metric} />}
-      <TensorsSection tensors={model.details?.tensors} />
+      {data ? (
+        <ItemsSection items={details ? (details.items ?? []) : undefined} />
+      ) : (
+        <TensorsSection
+          tensors={details ? (details.tensors ?? []) : undefined}
+        />
+      )}
       <CellSource context={d?.context} />
     </div>
   );
@@ -68,11 +118,13 @@ export function Details({
 function Actions({
   model,
   cid,
-  label
+  label,
+  isData
 }: {
   model: VersionTreeModel;
   cid: string;
   label: string | undefined;
+  isData: boolean;
 }): JSX.Element {
   const busy = model.busy !== null;
   const onTag = async () => {
@@ -86,7 +138,7 @@ function Actions({
       await model.tag(cid, name);
     }
   };
-  const actions: {
+  const all: {
     testid: string;
     label: string;
     title?: string;
@@ -114,6 +166,18 @@ function Actions({
       run: () => model.pin(cid)
     }
   ];
+  // A data version is not loaded into a model, nor pinned as one: it is compared and tagged.
+  const actions = isData
+    ? all
+        .filter(
+          a => a.testid === 'nbversion-compare' || a.testid === 'nbversion-tag'
+        )
+        .map(a =>
+          a.testid === 'nbversion-compare'
+            ? { ...a, title: "Compare with the data set's newest version" }
+            : a
+        )
+    : all;
   return (
     <div className="jp-nbversion-actions">
       {actions.map(action => (
@@ -137,24 +201,36 @@ function Actions({
 function VersionFields({
   version: d,
   labelOf,
-  remotes
+  remotes,
+  isData,
+  notebookInCode,
+  children
 }: {
   version: IVersion;
   labelOf: (cid: string) => string;
   /** Where it is on remotes (the listing's word when the details do not say). */
   remotes: IRemoteState[] | undefined;
+  isData: boolean;
+  /** Whether the code line names the notebook (then it is not a field of its own). */
+  notebookInCode: boolean;
+  /** More fields (terms and descriptions), after these. */
+  children?: React.ReactNode;
 }): JSX.Element {
   const notebook = d.context?.notebook;
   return (
     <dl className="jp-nbversion-fields">
-      <dt>Model</dt>
+      <dt>{isData ? 'Data set' : 'Model'}</dt>
       <dd>{d.model}</dd>
       <dt>Time</dt>
       <dd title={d.time}>{formatTime(d.time)}</dd>
       <dt>Author</dt>
       <dd>{d.author}</dd>
-      <dt>Framework</dt>
-      <dd>{d.framework}</dd>
+      {!isData && (
+        <>
+          <dt>Framework</dt>
+          <dd>{d.framework}</dd>
+        </>
+      )}
       <dt>Parents</dt>
       <dd>
         {d.parents.length === 0 ? '—' : d.parents.map(labelOf).join(', ')}
@@ -169,13 +245,135 @@ function VersionFields({
           </dd>
         </>
       )}
-      {typeof notebook === 'string' && (
+      {typeof notebook === 'string' && !notebookInCode && (
         <>
           <dt>Notebook</dt>
           <dd className="jp-nbversion-path-text">{notebook}</dd>
         </>
       )}
+      {children}
     </dl>
+  );
+}
+
+/**
+ * What the version was made from, as fields: a model version's data links (each selects that
+ * data version), and the code and environment it records, one line each ("not recorded" when not).
+ */
+function Provenance({
+  model,
+  version,
+  details,
+  isData
+}: {
+  model: VersionTreeModel;
+  version: IVersion;
+  details: IVersionDetails | null;
+  isData: boolean;
+}): JSX.Element {
+  const links = dataLinks(version, model.byCid, details?.data_labels);
+  return (
+    <>
+      {!isData && (
+        <>
+          <dt>Data</dt>
+          <dd data-testid="nbversion-data-links">
+            {links.length === 0
+              ? 'none linked'
+              : links.map((link, i) => (
+                  <React.Fragment key={link.role}>
+                    {i > 0 && ', '}
+                    {link.role} ={' '}
+                    <button
+                      className="jp-nbversion-link"
+                      data-testid="nbversion-data-link"
+                      data-role={link.role}
+                      data-cid={link.cid}
+                      disabled={!link.listed}
+                      title={
+                        link.listed
+                          ? `Show ${link.text} (${link.cid})`
+                          : `${link.cid} (not in this repository's listing)`
+                      }
+                      onClick={() => void model.selectLinked(link.cid)}
+                    >
+                      {link.text}
+                    </button>
+                  </React.Fragment>
+                ))}
+          </dd>
+        </>
+      )}
+      <dt>Code</dt>
+      <dd
+        className="jp-nbversion-provenance"
+        data-testid="nbversion-code"
+        title={details?.code?.cid ?? ''}
+      >
+        {details ? codeLine(details.code) : '…'}
+      </dd>
+      <dt>Environment</dt>
+      <dd
+        className="jp-nbversion-provenance"
+        data-testid="nbversion-environment"
+        title={details?.environment?.cid ?? ''}
+      >
+        {details ? environmentLine(details.environment) : '…'}
+      </dd>
+    </>
+  );
+}
+
+/** The items of a data version with their summaries (`undefined` until the details came). */
+function ItemsSection({
+  items
+}: {
+  items: IDataItem[] | undefined;
+}): JSX.Element {
+  if (items === undefined) {
+    return <div className="jp-nbversion-muted">Loading items…</div>;
+  }
+  const total = items.reduce((n, t) => n + (t.size ?? 0), 0);
+  return (
+    <details
+      className="jp-nbversion-section"
+      open={items.length <= 20}
+      data-testid="nbversion-items"
+    >
+      <summary>
+        {items.length} items, {formatBytes(total)}
+      </summary>
+      <table className="jp-nbversion-table">
+        <thead>
+          <tr>
+            <th>Item</th>
+            <th>Type</th>
+            <th>Size</th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.slice(0, MAX_TENSOR_ROWS).map(item => (
+            <tr key={item.name} data-testid="nbversion-item">
+              <td>
+                {itemText(item)}
+                {classLines(item).map(line => (
+                  <div key={line} className="jp-nbversion-classes">
+                    {line}
+                  </div>
+                ))}
+              </td>
+              <td>{item.type}</td>
+              <td>{formatBytes(item.size)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {items.length > MAX_TENSOR_ROWS && (
+        <div className="jp-nbversion-muted">
+          and {items.length - MAX_TENSOR_ROWS} more
+        </div>
+      )}
+    </details>
   );
 }
 
@@ -279,12 +477,21 @@ function CellSource({
 }
 
 /** The last comparison with the live model's version. */
-function DiffTable({ rows, a }: { rows: IDiffRow[]; a: string }): JSX.Element {
+function DiffTable({
+  rows,
+  a,
+  noun
+}: {
+  rows: IDiffRow[];
+  a: string;
+  /** What is compared: a model version's tensors, a data version's items. */
+  noun: string;
+}): JSX.Element {
   const changed = rows.filter(r => r.status !== 'unchanged').length;
   return (
     <div className="jp-nbversion-diff" data-testid="nbversion-diff">
       <div className="jp-nbversion-muted">
-        Against {a} (current): {changed} of {rows.length} tensors differ
+        Against {a} (current): {changed} of {rows.length} {noun} differ
       </div>
       <table className="jp-nbversion-table">
         <thead>

@@ -199,6 +199,7 @@ function GraphRowView(props: IGraphRowProps): JSX.Element {
     >
       <RowGraph row={row} width={props.graphWidth} isCurrent={isCurrent} />
       <span className="jp-nbversion-label">{parts.label}</span>
+      {parts.isData && <DataBadge />}
       <span className="jp-nbversion-msg" data-testid="nbversion-row-message">
         {parts.message}
       </span>
@@ -227,6 +228,26 @@ function GraphRowView(props: IGraphRowProps): JSX.Element {
         </span>
       )}
     </div>
+  );
+}
+
+/** The mark of a data version: a small stack of disks, with its name for screen readers. */
+export function DataBadge(): JSX.Element {
+  return (
+    <span
+      className="jp-nbversion-kind jp-mod-data"
+      data-testid="nbversion-data-badge"
+      title="Data version"
+    >
+      <svg width="10" height="12" viewBox="0 0 10 12" aria-hidden="true">
+        <ellipse cx="5" cy="2.5" rx="4.5" ry="2" fill="currentColor" />
+        <path
+          d="M.5 4v2.5c0 1.1 2 2 4.5 2s4.5-.9 4.5-2V4c0 1.1-2 2-4.5 2S.5 5.1.5 4zm0 3.5V10c0 1.1 2 2 4.5 2s4.5-.9 4.5-2V7.5c0 1.1-2 2-4.5 2s-4.5-.9-4.5-2z"
+          fill="currentColor"
+        />
+      </svg>
+      <span className="jp-nbversion-sr">data version</span>
+    </span>
   );
 }
 

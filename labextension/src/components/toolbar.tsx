@@ -1,9 +1,11 @@
 /**
- * The panel's top line: which model and which metric, re-read, and whether the kernel is linked.
+ * The panel's top line: which model (or data set: they are listed in a group of their own) and
+ * which metric, re-read, and whether the kernel is linked.
  */
 import * as React from 'react';
 
 import { kernelStatus } from '../bridge';
+import { nameGroups } from '../data';
 import { VersionTreeModel } from '../model';
 
 export function Toolbar({
@@ -15,13 +17,23 @@ export function Toolbar({
   metric: string | null;
   metrics: string[];
 }): JSX.Element {
+  const names = model.modelNames;
+  const groups = nameGroups(names, model.dataNames);
   return (
     <div className="jp-nbversion-toolbar">
       <Choice
-        label="Model"
+        label={model.isDataSet(model.selectedModel) ? 'Data' : 'Model'}
         testid="nbversion-model-select"
         value={model.selectedModel}
-        options={model.modelNames}
+        options={names}
+        groups={
+          groups.data.length > 0
+            ? [
+                { label: 'Models', options: groups.models },
+                { label: 'Data sets', options: groups.data }
+              ]
+            : undefined
+        }
         onChange={name => (model.selectedModel = name)}
       />
       <Choice
@@ -44,20 +56,30 @@ export function Toolbar({
   );
 }
 
-/** A labelled drop-down, disabled while there is nothing to choose. */
+/**
+ * A labelled drop-down, disabled while there is nothing to choose; with `groups`, its options in
+ * labelled groups (the empty ones left out).
+ */
 function Choice({
   label,
   testid,
   value,
   options,
+  groups,
   onChange
 }: {
   label: string;
   testid: string;
   value: string | null;
   options: string[];
+  groups?: { label: string; options: string[] }[];
   onChange: (value: string | null) => void;
 }): JSX.Element {
+  const option = (name: string) => (
+    <option key={name} value={name}>
+      {name}
+    </option>
+  );
   return (
     <label className="jp-nbversion-field">
       <span>{label}</span>
@@ -67,11 +89,15 @@ function Choice({
         disabled={options.length === 0}
         onChange={e => onChange(e.currentTarget.value || null)}
       >
-        {options.map(name => (
-          <option key={name} value={name}>
-            {name}
-          </option>
-        ))}
+        {groups
+          ? groups
+              .filter(g => g.options.length > 0)
+              .map(g => (
+                <optgroup key={g.label} label={g.label}>
+                  {g.options.map(option)}
+                </optgroup>
+              ))
+          : options.map(option)}
       </select>
     </label>
   );

@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunknbversion=self.rspackChunknbversion||[]).push([[232],{20(r,o,e){var n=e(21),i=e.n(n),t=e(22),a=(e.n(t))()(i());a.push([r.id,`/* nbversion version panel. Colours from JupyterLab's theme variables. */
+"use strict";(self.rspackChunknbversion=self.rspackChunknbversion||[]).push([[232],{20(o,r,e){var n=e(21),i=e.n(n),t=e(22),a=(e.n(t))()(i());a.push([o.id,`/* nbversion version panel. Colours from JupyterLab's theme variables. */
 
 .jp-nbversion-panel {
   background: var(--jp-layout-color1);
@@ -504,4 +504,56 @@
 .jp-nbversion-progress progress {
   width: 8em;
 }
-`,""]),e.d(o,{},{A:a})},22(r){r.exports=function(r){var o=[];return o.toString=function(){return this.map(function(o){var e="",n=void 0!==o[5];return o[4]&&(e+="@supports (".concat(o[4],") {")),o[2]&&(e+="@media ".concat(o[2]," {")),n&&(e+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),e+=r(o),n&&(e+="}"),o[2]&&(e+="}"),o[4]&&(e+="}"),e}).join("")},o.i=function(r,e,n,i,t){"string"==typeof r&&(r=[[null,r,void 0]]);var a={};if(n)for(var p=0;p<this.length;p++){var s=this[p][0];null!=s&&(a[s]=!0)}for(var l=0;l<r.length;l++){var c=[].concat(r[l]);n&&a[c[0]]||(void 0!==t&&(void 0===c[5]||(c[1]="@layer".concat(c[5].length>0?" ".concat(c[5]):""," {").concat(c[1],"}")),c[5]=t),e&&(c[2]&&(c[1]="@media ".concat(c[2]," {").concat(c[1],"}")),c[2]=e),i&&(c[4]?(c[1]="@supports (".concat(c[4],") {").concat(c[1],"}"),c[4]=i):c[4]="".concat(i)),o.push(c))}},o}},21(r){r.exports=function(r){return r[1]}},14(r){var o=[];function e(r){for(var e=-1,n=0;n<o.length;n++)if(o[n].identifier===r){e=n;break}return e}function n(r,n){for(var i={},t=[],a=0;a<r.length;a++){var p=r[a],s=n.base?p[0]+n.base:p[0],l=i[s]||0,c="".concat(s," ").concat(l);i[s]=l+1;var d=e(c),v={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)o[d].references++,o[d].updater(v);else{var b=function(r,o){var e=o.domAPI(o);return e.update(r),function(o){o?(o.css!==r.css||o.media!==r.media||o.sourceMap!==r.sourceMap||o.supports!==r.supports||o.layer!==r.layer)&&e.update(r=o):e.remove()}}(v,n);n.byIndex=a,o.splice(a,0,{identifier:c,updater:b,references:1})}t.push(c)}return t}r.exports=function(r,i){var t=n(r=r||[],i=i||{});return function(r){r=r||[];for(var a=0;a<t.length;a++){var p=e(t[a]);o[p].references--}for(var s=n(r,i),l=0;l<t.length;l++){var c=e(t[l]);0===o[c].references&&(o[c].updater(),o.splice(c,1))}t=s}}},16(r){var o={};r.exports=function(r,e){var n=function(r){if(void 0===o[r]){var e=document.querySelector(r);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(r){e=null}o[r]=e}return o[r]}(r);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(e)}},18(r){r.exports=function(r){var o=document.createElement("style");return r.setAttributes(o,r.attributes),r.insert(o,r.options),o}},17(r,o,e){r.exports=function(r){var o=e.nc;o&&r.setAttribute("nonce",o)}},15(r){r.exports=function(r){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=r.insertStyleElement(r);return{update:function(e){var n,i,t;n="",e.supports&&(n+="@supports (".concat(e.supports,") {")),e.media&&(n+="@media ".concat(e.media," {")),(i=void 0!==e.layer)&&(n+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),n+=e.css,i&&(n+="}"),e.media&&(n+="}"),e.supports&&(n+="}"),(t=e.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),r.styleTagTransform(n,o,r.options)},remove:function(){var r;null===(r=o).parentNode||r.parentNode.removeChild(r)}}}},19(r){r.exports=function(r,o){if(o.styleSheet)o.styleSheet.cssText=r;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(r))}}},13(r,o,e){var n=e(14),i=e.n(n),t=e(15),a=e.n(t),p=e(16),s=e.n(p),l=e(17),c=e.n(l),d=e(18),v=e.n(d),b=e(19),f=e.n(b),u=e(20),j={};j.styleTagTransform=f(),j.setAttributes=c(),j.insert=s().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=v(),i()(u.A,j),u.A&&u.A.locals&&u.A.locals}}]);
+
+/* Data versions: a small disk-stack badge on their rows (named for screen readers), a "data"
+   chip in the details, and the data links of a model version as links. */
+.jp-nbversion-kind {
+  flex: 0 0 auto;
+  display: inline-flex;
+  align-items: center;
+  color: var(--jp-info-color1);
+}
+
+.jp-nbversion-chip.jp-mod-data {
+  background: var(--jp-info-color3);
+  border-color: var(--jp-info-color1);
+}
+
+/* Visually hidden, read by screen readers. */
+.jp-nbversion-sr {
+  position: absolute;
+  width: 1px;
+  height: 1px;
+  margin: -1px;
+  padding: 0;
+  overflow: hidden;
+  clip: rect(0 0 0 0);
+  white-space: nowrap;
+  border: 0;
+}
+
+.jp-nbversion-link {
+  padding: 0;
+  border: none;
+  background: none;
+  color: var(--jp-content-link-color);
+  font: inherit;
+  text-decoration: underline;
+  cursor: pointer;
+}
+
+.jp-nbversion-link:disabled {
+  color: inherit;
+  text-decoration: none;
+  cursor: default;
+}
+
+.jp-nbversion-provenance {
+  word-break: break-word;
+}
+
+.jp-nbversion-classes {
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+}
+`,""]),e.d(r,{},{A:a})},22(o){o.exports=function(o){var r=[];return r.toString=function(){return this.map(function(r){var e="",n=void 0!==r[5];return r[4]&&(e+="@supports (".concat(r[4],") {")),r[2]&&(e+="@media ".concat(r[2]," {")),n&&(e+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),e+=o(r),n&&(e+="}"),r[2]&&(e+="}"),r[4]&&(e+="}"),e}).join("")},r.i=function(o,e,n,i,t){"string"==typeof o&&(o=[[null,o,void 0]]);var a={};if(n)for(var p=0;p<this.length;p++){var s=this[p][0];null!=s&&(a[s]=!0)}for(var l=0;l<o.length;l++){var c=[].concat(o[l]);n&&a[c[0]]||(void 0!==t&&(void 0===c[5]||(c[1]="@layer".concat(c[5].length>0?" ".concat(c[5]):""," {").concat(c[1],"}")),c[5]=t),e&&(c[2]&&(c[1]="@media ".concat(c[2]," {").concat(c[1],"}")),c[2]=e),i&&(c[4]?(c[1]="@supports (".concat(c[4],") {").concat(c[1],"}"),c[4]=i):c[4]="".concat(i)),r.push(c))}},r}},21(o){o.exports=function(o){return o[1]}},14(o){var r=[];function e(o){for(var e=-1,n=0;n<r.length;n++)if(r[n].identifier===o){e=n;break}return e}function n(o,n){for(var i={},t=[],a=0;a<o.length;a++){var p=o[a],s=n.base?p[0]+n.base:p[0],l=i[s]||0,c="".concat(s," ").concat(l);i[s]=l+1;var d=e(c),v={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)r[d].references++,r[d].updater(v);else{var b=function(o,r){var e=r.domAPI(r);return e.update(o),function(r){r?(r.css!==o.css||r.media!==o.media||r.sourceMap!==o.sourceMap||r.supports!==o.supports||r.layer!==o.layer)&&e.update(o=r):e.remove()}}(v,n);n.byIndex=a,r.splice(a,0,{identifier:c,updater:b,references:1})}t.push(c)}return t}o.exports=function(o,i){var t=n(o=o||[],i=i||{});return function(o){o=o||[];for(var a=0;a<t.length;a++){var p=e(t[a]);r[p].references--}for(var s=n(o,i),l=0;l<t.length;l++){var c=e(t[l]);0===r[c].references&&(r[c].updater(),r.splice(c,1))}t=s}}},16(o){var r={};o.exports=function(o,e){var n=function(o){if(void 0===r[o]){var e=document.querySelector(o);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(o){e=null}r[o]=e}return r[o]}(o);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(e)}},18(o){o.exports=function(o){var r=document.createElement("style");return o.setAttributes(r,o.attributes),o.insert(r,o.options),r}},17(o,r,e){o.exports=function(o){var r=e.nc;r&&o.setAttribute("nonce",r)}},15(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=o.insertStyleElement(o);return{update:function(e){var n,i,t;n="",e.supports&&(n+="@supports (".concat(e.supports,") {")),e.media&&(n+="@media ".concat(e.media," {")),(i=void 0!==e.layer)&&(n+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),n+=e.css,i&&(n+="}"),e.media&&(n+="}"),e.supports&&(n+="}"),(t=e.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),o.styleTagTransform(n,r,o.options)},remove:function(){var o;null===(o=r).parentNode||o.parentNode.removeChild(o)}}}},19(o){o.exports=function(o,r){if(r.styleSheet)r.styleSheet.cssText=o;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(o))}}},13(o,r,e){var n=e(14),i=e.n(n),t=e(15),a=e.n(t),p=e(16),s=e.n(p),l=e(17),c=e.n(l),d=e(18),v=e.n(d),b=e(19),f=e.n(b),u=e(20),j={};j.styleTagTransform=f(),j.setAttributes=c(),j.insert=s().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=v(),i()(u.A,j),u.A&&u.A.locals&&u.A.locals}}]);
