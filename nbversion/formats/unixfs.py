@@ -44,8 +44,10 @@ class FileLink:
 # -- protobuf, the few wire forms dag-pb and UnixFS use ------------------------------------------
 
 
-def _fields(buf: bytes) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
-    """Yield (field number, wire type, value) for varint (0) and length-delimited (2) fields."""
+def protobuf_fields(buf: bytes, where: Optional[CID] = None) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
+    """Yield (field number, wire type, value) for varint (0) and length-delimited (2) fields, the
+    only wire types dag-pb uses; :class:`FormatError` (naming the block ``where``) for others."""
+    block = f"Block {where}" if where is not None else "A dag-pb block"
     pos = 0
     while pos < len(buf):
         key, pos = read_varint(buf, pos)
@@ -56,11 +58,11 @@ def _fields(buf: bytes) -> Iterator[Tuple[int, int, Union[int, bytes]]]:
         elif wire == 2:
             length, pos = read_varint(buf, pos)
             if pos + length > len(buf):
-                raise FormatError("Truncated field in a dag-pb block.")
+                raise FormatError(f"{block} has a truncated field.")
             yield field, wire, bytes(buf[pos : pos + length])
             pos += length
         else:
-            raise FormatError(f"Unsupported protobuf wire type {wire} in a dag-pb block.")
+            raise FormatError(f"{block} uses protobuf wire type {wire}, which dag-pb never does.")
 
 
 def encode_file_node(children: Sequence[FileLink]) -> bytes:
@@ -106,14 +108,14 @@ def decode_node(block: bytes) -> PBNode:
     """Decode a dag-pb block (links and UnixFS data); raises :class:`FormatError` if malformed."""
     links: List[Tuple[CID, int]] = []
     data: Optional[bytes] = None
-    for field, wire, value in _fields(block):
+    for field, wire, value in protobuf_fields(block):
         if field == 2 and wire == 2:
             link = _usual_link(value)  # type: ignore[arg-type]
             if link is not None:
                 links.append(link)
                 continue
             cid, tsize = None, 0
-            for lf, lw, lv in _fields(value):  # type: ignore[arg-type]
+            for lf, lw, lv in protobuf_fields(value):  # type: ignore[arg-type]
                 if lf == 1 and lw == 2:
                     cid = CID.from_bytes(lv)  # type: ignore[arg-type]
                 elif lf == 3 and lw == 0:
@@ -129,7 +131,7 @@ def decode_node(block: bytes) -> PBNode:
     blocksizes: List[int] = []
     inline = b""
     if data is not None:
-        for field, wire, value in _fields(data):
+        for field, wire, value in protobuf_fields(data):
             if field == 1 and wire == 0:
                 utype = value  # type: ignore[assignment]
             elif field == 2 and wire == 2:

@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 
 from ..errors import FormatError, InvalidCIDError
 from .cid import CID, DAG_PB, RAW, read_varint, varint
-from .unixfs import FileLink, PutBlock, SizeOf, check_file, decode_node
+from .unixfs import FileLink, PutBlock, SizeOf, check_file, decode_node, protobuf_fields
 
 SHARD_THRESHOLD = 262_144  # bytes of estimated links (Kubo's Import.UnixFSHAMTDirectorySizeThreshold)
 FANOUT = 256
@@ -227,31 +227,13 @@ class PBDir:
     fanout: Optional[int]
 
 
-def _fields(buf: bytes, where: CID) -> Iterator[Tuple[int, int, object]]:
-    pos = 0
-    while pos < len(buf):
-        key, pos = read_varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = read_varint(buf, pos)
-            yield field, wire, value
-        elif wire == 2:
-            length, pos = read_varint(buf, pos)
-            if pos + length > len(buf):
-                raise FormatError(f"Block {where} has a truncated field.")
-            yield field, wire, buf[pos : pos + length]
-            pos += length
-        else:
-            raise FormatError(f"Block {where} uses protobuf wire type {wire}, which dag-pb never does.")
-
-
 def decode_directory(cid: CID, block: bytes) -> PBDir:
     """Decode a folder node (basic or HAMT); :class:`FormatError` for anything else or malformed."""
     if cid.codec != DAG_PB:
         raise FormatError(f"{cid} is {cid.codec_name}, not a UnixFS folder.")
     links: List[Tuple[bytes, CID, int]] = []
     data: Optional[bytes] = None
-    for field, wire, value in _fields(block, cid):
+    for field, wire, value in protobuf_fields(block, cid):
         if field == 2 and wire == 2 and data is None:
             if len(links) >= MAX_LINKS:
                 raise FormatError(f"Folder {cid} links more than {MAX_LINKS:,} entries.")
@@ -264,7 +246,7 @@ def decode_directory(cid: CID, block: bytes) -> PBDir:
         raise FormatError(f"Block {cid} has no UnixFS data; it is not a UnixFS folder.")
     utype: Optional[int] = None
     bitfield, hash_type, fanout = b"", None, None
-    for field, wire, value in _fields(data, cid):
+    for field, wire, value in protobuf_fields(data, cid):
         if field == 1 and wire == 0 and utype is None:
             utype = value  # type: ignore[assignment]
         elif field == 2 and wire == 2:
@@ -290,7 +272,7 @@ def _decode_link(body: bytes, where: CID) -> Tuple[bytes, CID, int]:
     cid: Optional[CID] = None
     name: Optional[bytes] = None
     tsize: Optional[int] = None
-    for field, wire, value in _fields(body, where):
+    for field, wire, value in protobuf_fields(body, where):
         if field == 1 and wire == 2 and cid is None and name is None and tsize is None:
             try:
                 cid = CID.from_bytes(value)  # type: ignore[arg-type]
