@@ -96,7 +96,7 @@ class CheckoutReport:
     model: str
     replaced: int
     unchanged: int
-    max_abs_change: float
+    max_abs_change: Optional[float]  # the largest change of any value, when asked for (measure_change)
     by_position: bool = False
     optimizer: bool = False
     fingerprints: Fingerprints = field(default_factory=dict, repr=False)
@@ -165,6 +165,7 @@ def checkout_model(
     move_head: bool = True,
     known: Optional[Fingerprints] = None,
     remote: Optional[str] = None,
+    measure_change: bool = False,
 ) -> CheckoutReport:
     """Load the version ``ref`` into the live model ``obj``, in place, all or nothing.
 
@@ -173,6 +174,10 @@ def checkout_model(
 
     ``known``: the fingerprints of the last commit or checkout of this model; tensors that still
     match them and already hold the version's CID are neither read nor written.
+
+    ``measure_change``: also find the largest change of any value (the report's
+    ``max_abs_change``); it reads the old and new values once more, about a third of a
+    checkout's time, so it is left out unless asked for (``Repo.diff`` says more, per tensor).
     """
     adapter = require_adapter(obj, name)
     version = ref if isinstance(ref, Version) and ref.cid is not None else _locate(repo, ref, name, remote)
@@ -211,9 +216,13 @@ def checkout_model(
     except BaseException:
         adapter.write(obj, backup)  # put back what was there
         raise
-    # The summary's largest change, one tensor after another: this is bound by memory traffic,
-    # which threads share rather than add to.
-    max_abs = max((max_abs_difference(backup[n], v, 1 << 18) for n, v in changed.items() if v.size), default=0.0)
+    # The largest change, one tensor after another: this is bound by memory traffic, which
+    # threads share rather than add to.
+    max_abs = (
+        max((max_abs_difference(backup[n], v, 1 << 18) for n, v in changed.items() if v.size), default=0.0)
+        if measure_change
+        else None
+    )
     prints.update({n: (blocks.fingerprint(n, v), targets[n].data) for n, v in new.items()})
     if move_head:
         repo.checkout(version)

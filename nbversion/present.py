@@ -561,8 +561,10 @@ def checkout_text(report: CheckoutReport) -> str:
     v = report.version
     text = (
         f"{report.model} is now at {v.label} ({v.cid}): {report.replaced} tensors replaced, "
-        f"{report.unchanged} already equal, max abs change {report.max_abs_change:.6g}"
+        f"{report.unchanged} already equal"
     )
+    if report.max_abs_change is not None:
+        text += f", max abs change {report.max_abs_change:.6g}"
     if report.by_position:
         text += " (tensor names differ from the version's, matched by position)"
     if report.optimizer:
