@@ -284,6 +284,15 @@ def test_gc_keeps_what_a_lazy_load_fetched_and_fsck_does_not_count_the_rest_as_m
         assert there.store.has(kept)
 
 
+def test_gc_keeps_the_code_and_environment_a_remote_version_fetched(repo, colleague, ipfs_api):
+    v = repo.commit(layers(seed=9002, n=1), model="nb", code=(b'{"cells": []}', "c1"), environment={"python": "3.x"})
+    repo.push("nb", ipfs_api)
+    with nbversion.Repo(colleague.path, remote="lab") as there:
+        assert there.environment(v.cid) == {"python": "3.x"} and there.code(v.cid) is not None
+        assert there.gc() == (0, 0)
+        assert there.store.has(v.environment) and there.store.has(v.code.notebook)
+
+
 def test_a_partly_loaded_version_is_not_pushed_or_exported_until_pulled_whole(repo, shared, colleague, tmp_path):
     v2 = shared[1]
     with nbversion.Repo(colleague.path, remote="lab") as there:

@@ -239,12 +239,12 @@ def content_blocks(repo: "Repo", version: Version, get: Optional[GetBlock] = Non
 
 
 def present_blocks(repo: "Repo", version: Version) -> List[CID]:
-    """The version's block and the blocks of its content that the store holds (a walk that stops
-    where a block is absent; parents are not followed)."""
+    """The version's block and the blocks of its content that the store holds (a walk from its
+    manifest, code and environment that stops where a block is absent; parents are not followed)."""
     assert version.cid is not None
     out: List[CID] = [version.cid]
     seen: Set[CID] = {version.cid}
-    stack = [version.manifest]
+    stack = [version.manifest, *version.extra_blocks]
     while stack:
         cid = stack.pop()
         if cid in seen or not repo.store.has(cid):
