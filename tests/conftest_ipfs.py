@@ -11,6 +11,7 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, List
 
@@ -184,6 +185,30 @@ def swarm_connect(node: IpfsNode, peer: IpfsNode) -> None:
         client._client.request("/swarm/connect", (peer.swarm_addr,), decoder="json")
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def peer_node(ipfs_node, start_ipfs_node):
+    """Node B, swarm-connected to the session's node A (both on 127.0.0.1)."""
+    node = start_ipfs_node()
+    swarm_connect(node, ipfs_node)
+    return node
+
+
+def wait_until_subscribed(announcer_url: str, watcher, topic: str, timeout: float = 60.0) -> None:
+    """Until the announcer's node knows the watcher's node is subscribed to ``topic`` (pubsub keeps
+    no history: what is published before that reaches nobody)."""
+    from nbversion.stores.kubo import IpfsStore
+    from nbversion.stores.pubsub import Pubsub
+
+    node = IpfsStore(announcer_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while watcher.peer_id not in Pubsub(node).peers(topic):
+            assert time.monotonic() < deadline, f"node B never subscribed to {topic!r}"
+            time.sleep(0.1)
+    finally:
+        node.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pytest
 from conftest import run_cli
-from conftest_ipfs import swarm_connect
+from conftest_ipfs import wait_until_subscribed
 
 import nbversion
 from nbversion import present
@@ -43,32 +43,11 @@ def same(a: dict, b) -> bool:
     return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-@pytest.fixture(scope="module")
-def peer_node(ipfs_node, start_ipfs_node):
-    """Node B, swarm-connected to the session's node A (both on 127.0.0.1)."""
-    node = start_ipfs_node()
-    swarm_connect(node, ipfs_node)
-    return node
-
-
 @pytest.fixture
 def second_repo(tmp_path) -> nbversion.Repo:
     """Another, empty repository (a colleague's)."""
     with nbversion.Repo(tmp_path / "colleague" / ".nbversion") as r:
         yield r
-
-
-def wait_until_subscribed(announcer_url: str, watcher, topic: str, timeout: float = 60.0) -> None:
-    """Until the announcer's node knows the watcher's node is subscribed to ``topic`` (pubsub keeps
-    no history: what is published before that reaches nobody)."""
-    node = IpfsStore(announcer_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while watcher.peer_id not in Pubsub(node).peers(topic):
-            assert time.monotonic() < deadline, f"node B never subscribed to {topic!r}"
-            time.sleep(0.1)
-    finally:
-        node.close()
 
 
 # --- the message -----------------------------------------------------------------------------

@@ -15,8 +15,9 @@ import queue
 import time
 
 import pytest
+from conftest_ipfs import wait_until_subscribed
 from jupyter_client.manager import start_new_kernel
-from test_announce import layers, wait_until_subscribed
+from test_announce import layers
 
 import nbversion
 from nbversion.repo.announce import encode_announcement
@@ -24,15 +25,6 @@ from nbversion.stores.kubo import IpfsStore
 from nbversion.stores.pubsub import Pubsub
 
 pytest_plugins = ["conftest_ipfs"]
-
-
-@pytest.fixture(scope="module")
-def peer_node(ipfs_node, start_ipfs_node):
-    from conftest_ipfs import swarm_connect
-
-    node = start_ipfs_node()
-    swarm_connect(node, ipfs_node)
-    return node
 
 
 @pytest.fixture

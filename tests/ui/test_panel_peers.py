@@ -13,7 +13,7 @@ import urllib.request
 
 import nbformat
 import numpy as np
-import pytest
+from conftest_ipfs import wait_until_subscribed
 from jupyter_client import BlockingKernelClient
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -105,31 +105,6 @@ def test_the_pin_the_kernel_asks_for_is_written_into_the_open_notebook_and_saved
     assert not page.locator(".jp-NotebookPanel:visible .jp-mod-dirty, .lm-TabBar-tab.jp-mod-dirty").count()
     pinned = kernel_run(lab, path, "from nbversion.notebooks import pins\nprint(pins.pin_for('model', 'p.ipynb'))")
     assert pinned.strip() == str(v1)
-
-
-def wait_until_subscribed(announcer_url: str, watcher, topic: str, timeout: float = 60.0) -> None:
-    """Until the announcer's node knows the watcher's node is subscribed to ``topic`` (pubsub keeps
-    no history: what is published before that reaches nobody)."""
-    from nbversion.stores.kubo import IpfsStore
-    from nbversion.stores.pubsub import Pubsub
-
-    node = IpfsStore(announcer_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while watcher.peer_id not in Pubsub(node).peers(topic):
-            assert time.monotonic() < deadline, f"node B never subscribed to {topic!r}"
-            time.sleep(0.1)
-    finally:
-        node.close()
-
-
-@pytest.fixture(scope="module")
-def peer_node(ipfs_node, start_ipfs_node):
-    from conftest_ipfs import swarm_connect
-
-    node = start_ipfs_node()
-    swarm_connect(node, ipfs_node)
-    return node
 
 
 def test_versions_peers_announce_are_listed_once_verified_and_load_from_the_list(
