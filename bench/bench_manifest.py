@@ -15,12 +15,15 @@ a shared machine), the change commit as a fraction of the first commit (the goal
 a one-block manifest rewrites all of its ~6 MB), the bytes the change commit wrote, and new / old
 for the diff and the lazy read.
 
-What bounds the change commit: content addressing reads and hashes every tensor, and a commit
-checks every value it is given, so both commits make one pass over all 50,000 tensors (check,
-view, hash, manifest entry; a few microseconds each). With one-chunk files hashed and looked up
-in batches (``unixfs.build_files``) that pass is most of both commits; the first commit's writes
-(50,000 tiny blocks and their index rows) add little, so the ratio stays near 1 while both
-commits are several times faster than before.
+What a change commit costs: content addressing needs every tensor's bytes checked, and a commit
+checks every value it is given. A commit remembers, per tensor, its entry and an XXH3 fingerprint
+(``nbversion/repo/recent.py``), so the next commit of the model in the same process hashes with
+SHA-256 and stores only the tensors whose fingerprint changed, and re-encodes only the manifest
+leaves that hold them; what is left is one cheap pass over the 50,000 values (check, fingerprint,
+look up), a few microseconds each. The first commit hashes and stores every tensor.
+
+The old code is any earlier commit (``--base``): e.g. f6fb193, before many-tensor batching, or
+15fc155, before the remembered commit.
 """
 
 from __future__ import annotations

@@ -18,16 +18,15 @@ the tensor again; the live bytes are always hashed, so a change made in any way 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import xxhash
 
 from .adapters import Adapter, Plan, adapter_for, adapter_named, check_compatible, signature
 from .errors import NbversionError, UnknownRefError
 from .formats.tensors import as_tensor, max_abs_difference, same_bytes, tensor_bytes
-from .formats.unixfs import CHUNK_SIZE
-from .pool import workers
+from .formats.unixfs import CHUNK_SIZE, combine_fingerprint
+from .formats.unixfs import fingerprint as file_fingerprint
 from .repo import CID, Repo, TensorEntry, Version, tensor_cid
 
 OPTIMIZER_PREFIX = "optimizer/"
@@ -70,12 +69,7 @@ def metrics_from(value: Any) -> Dict[str, float]:
 def fingerprint(name: str, array: np.ndarray) -> bytes:
     """The fingerprint of the bytes a commit would store for ``array``: the XXH3-128 of the
     XXH3-128s of its 256 KiB pieces (the leaves of its file)."""
-    data = tensor_bytes(as_tensor(name, array))
-    return _combine([xxhash.xxh3_128_digest(data[i : i + CHUNK_SIZE]) for i in range(0, len(data), CHUNK_SIZE)])
-
-
-def _combine(pieces: List[bytes]) -> bytes:
-    return xxhash.xxh3_128_digest(b"".join(pieces))
+    return file_fingerprint(tensor_bytes(as_tensor(name, array)))
 
 
 @dataclass
@@ -135,22 +129,18 @@ def commit_model(
     if optimizer is not None and optimizer is not False:
         tensors.update(adapter.read_optimizer(obj, None if optimizer is True else optimizer))
     architecture = adapter.architecture(obj)
-    # The fingerprints are worked out on the worker threads while the commit hashes and writes.
-    pool = workers()
-    fingerprints = {n: pool.submit(fingerprint, n, a) for n, a in weights.items()}
-    try:
-        version = repo.commit(
-            tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
-            branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
-            architecture=architecture, context=context, allow_empty=allow_empty, code=code, environment=environment,
-            data=data,
-        )  # fmt: skip
-    except BaseException:
-        for future in fingerprints.values():
-            future.cancel()
-        raise
-    stored = repo.manifest(version).by_name()
-    prints = {n: (future.result(), stored[n].data) for n, future in fingerprints.items()}
+    version = repo.commit(
+        tensors, model=name, message=message, metrics=metrics, parents=[parent] if parent is not None else None,
+        branch=branch, tag=tag, framework=adapter.name, software=adapter.versions(),
+        architecture=architecture, context=context, allow_empty=allow_empty, code=code, environment=environment,
+        data=data,
+    )  # fmt: skip
+    # The commit fingerprinted every tensor it was given (the same fingerprints as ours).
+    committed = repo.committed_fingerprints(version.cid)
+    if committed is None:
+        stored = repo.manifest(version).by_name()
+        committed = {n: (fingerprint(n, a), stored[n].data) for n, a in weights.items()}
+    prints = {n: committed[n] for n in weights}
     parent_version = repo.version(version.parents[0]) if version.parents else None
     return CommitReport(version, parent_version, name, prints)
 
@@ -254,7 +244,7 @@ class _BlockNotes:
         if len(notes) == len(pieces) and all(
             p is not None and p[0] == min(CHUNK_SIZE, size - i * CHUNK_SIZE) for i, p in enumerate(pieces)
         ):
-            return _combine([p[1] for p in pieces])  # type: ignore[index]
+            return combine_fingerprint([p[1] for p in pieces])  # type: ignore[index]
         return fingerprint(name, array)
 
 

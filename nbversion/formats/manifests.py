@@ -35,6 +35,7 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -86,27 +87,52 @@ class Node:
 # -- writing --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Leaves:
+    """The leaves a sharded manifest was cut into, kept by a commit so that the model's next
+    manifest takes again, without encoding it, each leaf whose span holds the very same entry
+    objects (a commit takes the entries of unchanged tensors from the one before)."""
+
+    entries: Tuple[TensorEntry, ...]
+    spans: Dict[Tuple[int, int], Tuple[ShardRef, bytes]]
+
+
 def encode_manifest(manifest: Manifest) -> Tuple[CID, List[Block]]:
     """The manifest's root CID and every block it needs, children before the nodes that link
     them (the root last). ``manifest.tensors`` must be sorted by name, as commits make them."""
+    cid, blocks, _ = encode_manifest_leaves(manifest)
+    return cid, blocks
+
+
+def encode_manifest_leaves(
+    manifest: Manifest, previous: Optional[Leaves] = None
+) -> Tuple[CID, List[Block], Optional[Leaves]]:
+    """:func:`encode_manifest`, taking unchanged leaves from ``previous`` (the same blocks as
+    encoding them again), and this manifest's :class:`Leaves` (None for a one-block manifest)."""
     entries = manifest.tensors
     # An entry encodes to at least 64 bytes: skip encoding a one-block form that cannot fit.
     if len(entries) * 64 <= SINGLE_BLOCK:
         block = dagcbor.encode(manifest.to_ipld())
         if len(block) <= SINGLE_BLOCK:
             cid = CID.hash(DAG_CBOR, block)
-            return cid, [(cid, block)]
+            return cid, [(cid, block)], None
     if any(a.name >= b.name for a, b in zip(entries, entries[1:])):
         raise ValueError("A manifest's tensors must be sorted by name and unique to be sharded.")
     blocks: List[Block] = []
     sizes = [len(e.name.encode()) + 9 * len(e.shape) + _ENTRY_OVERHEAD for e in entries]
     refs: List[ShardRef] = []
+    spans: Dict[Tuple[int, int], Tuple[ShardRef, bytes]] = {}
     for start, end in _cuts([e.name for e in entries], sizes, 0):
         leaf = entries[start:end]
-        block = libipld.encode_dag_cbor({"format": MANIFEST_FORMAT, "tensors": [_entry_ipld(e) for e in leaf]})
-        cid = CID.hash(DAG_CBOR, block)
-        blocks.append((cid, block))
-        refs.append(ShardRef(leaf[0].name, end - start, sum(e.size for e in leaf), cid))
+        kept = previous.spans.get((start, end)) if previous is not None else None
+        if kept is not None and all(map(operator.is_, leaf, previous.entries[start:end])):  # type: ignore[union-attr]
+            ref, block = kept
+        else:
+            block = libipld.encode_dag_cbor({"format": MANIFEST_FORMAT, "tensors": [_entry_ipld(e) for e in leaf]})
+            ref = ShardRef(leaf[0].name, end - start, sum(e.size for e in leaf), CID.hash(DAG_CBOR, block))
+        blocks.append((ref.manifest, block))
+        refs.append(ref)
+        spans[(start, end)] = (ref, block)
     height = 1
     while sum(sizes := [len(r.first.encode()) + _REF_OVERHEAD for r in refs]) > _NODE_BYTES:
         refs = [
@@ -114,7 +140,7 @@ def encode_manifest(manifest: Manifest) -> Tuple[CID, List[Block]]:
         ]
         height += 1
     root = _put(blocks, Node(height, tuple(refs)).to_ipld())
-    return root, blocks
+    return root, blocks, Leaves(entries, spans)
 
 
 def _entry_ipld(e: TensorEntry) -> Dict[str, Any]:

@@ -53,12 +53,13 @@ def as_tensor(name: str, value: Any) -> np.ndarray:
     ``name`` follows the rule every manifest is held to (:func:`.records.tensor_name_problem`:
     a relative ``/``-separated path, nothing that could leave a folder it is joined to). A masked
     array is refused: storing its data alone would silently lose the mask."""
-    from .records import tensor_name_problem  # (records imports this module)
-
-    problem = tensor_name_problem(name)
+    problem = _name_problem(name)
     if problem is not None:
         shown = repr(name[:100]) if isinstance(name, str) else repr(name)
         raise TensorError(f"Tensor name {shown} is not allowed: {problem}.")
+    # The common case, asked 50,000 times by some models: an array of a dtype already taken.
+    if type(value) is np.ndarray and value.dtype in _TAKEN and value.flags.c_contiguous:
+        return value
     if isinstance(value, np.ma.MaskedArray):
         raise TensorError(
             f"Tensor {name!r} is a masked array, and its mask cannot be stored. Commit value.filled(FILL) "
@@ -78,7 +79,19 @@ def as_tensor(name: str, value: Any) -> np.ndarray:
     dtype_name(array.dtype)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
+    elif type(array) is np.ndarray:
+        _TAKEN.add(array.dtype)
     return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+_TAKEN: set = set()  # dtypes of plain arrays that as_tensor returned as they were (not big-endian)
+
+
+@functools.lru_cache(maxsize=1 << 17)  # a model's next commit asks again for the same names
+def _name_problem(name: str) -> "str | None":
+    from .records import tensor_name_problem  # (records imports this module)
+
+    return tensor_name_problem(name)
 
 
 def prepare(tensors: Mapping[str, Any]) -> List[Tuple[str, np.ndarray]]:
@@ -121,7 +134,10 @@ def same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
 
 def tensor_bytes(array: np.ndarray) -> memoryview:
     """The stored bytes of a canonical tensor (see :func:`as_tensor`), without a copy."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    try:
+        return memoryview(array).cast("B")
+    except (ValueError, TypeError):  # dtypes with no buffer format (bfloat16, float8: ml_dtypes)
+        return memoryview(array.reshape(-1).view(np.uint8))
 
 
 def difference(a: np.ndarray, b: np.ndarray, step: int = 1 << 20) -> Tuple[float, float]:

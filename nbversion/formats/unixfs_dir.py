@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import FormatError, InvalidCIDError
-from .cid import CID, DAG_PB, RAW, read_varint, varint
+from .cid import CID, DAG_PB, RAW, varint
 from .unixfs import FileLink, PutBlock, SizeOf, check_file, decode_node, protobuf_fields
 
 SHARD_THRESHOLD = 262_144  # bytes of estimated links (Kubo's Import.UnixFSHAMTDirectorySizeThreshold)

@@ -80,6 +80,7 @@ class Repo:
     from .refs import branches, fingerprint, head, models, resolve, tags
     from .pinning import pin_remote, remote_pins
     from .provenance import code, env_diff, environment
+    from .recent import fingerprints as committed_fingerprints
     from .remotes import remote, remote_add, remote_remove, remotes
     from .tag import tag, untag
     from .transfer import export_car, import_car
@@ -105,6 +106,7 @@ class Repo:
         self._verify = verify
         self.loads_from = remote.strip() if remote and remote.strip() else None  # (Repo.remote is a verb)
         self._source: Any = None  # the fetch.RemoteSource content is fetched through, once used
+        self._recent: dict[str, Any] = {}  # model -> recent.Recent: its last commit, for the next one
 
     def __repr__(self) -> str:
         return f"Repo('{self.path}')"

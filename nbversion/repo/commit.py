@@ -15,7 +15,7 @@ import platform
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -23,14 +23,16 @@ from .._version import __version__
 from ..errors import MetadataError, RefError, UnchangedError, WrongKindError
 from ..formats import dagcbor
 from ..formats.cid import CID, DAG_CBOR
-from ..formats.manifests import encode_manifest
+from ..formats.manifests import encode_manifest_leaves
 from ..formats.names import check_name
 from ..formats.records import (
     DATA, WEIGHTS, Code, Manifest, TensorEntry, Version, check_data, check_metrics, check_record_size, encode_environment,
 )
 from ..formats.tensors import dtype_name, prepare, tensor_bytes
-from ..formats.unixfs import build_file, build_files
+from ..formats.unixfs import build_file, build_files, fingerprint
+from ..pool import workers
 from ..stores.base import BlockWriter
+from .recent import Recent, recall, remember
 from .refs import DEFAULT_BRANCH, branch_tips, check_model_name_free, check_tag_name_free, head, resolve
 
 if TYPE_CHECKING:
@@ -50,23 +52,62 @@ class Content:
 ContentWriter = Callable[[BlockWriter], Content]
 
 
-def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = None) -> ContentWriter:
-    """The content writer of a weights version: each tensor a UnixFS file, then the manifest."""
+class WeightsWriter:
+    """The content writer of a weights version: each tensor a UnixFS file, then the manifest.
 
-    def write(writer: BlockWriter) -> Content:
-        roots = build_files([tensor_bytes(array) for _, array in items], writer.put, writer.put_many, progress)
-        entries = [
-            TensorEntry(name, dtype_name(array.dtype), tuple(array.shape), array.nbytes, root.cid)
-            for (name, array), root in zip(items, roots)
-        ]
+    Tensors that ``previous`` (the model's last commit, :mod:`.recent`) holds with the same
+    fingerprint take its entry without being hashed or stored again, and manifest leaves whose
+    entries are all taken are not encoded again. ``made`` is what this commit leaves for the next."""
+
+    def __init__(self, items: Sequence[Tuple[str, np.ndarray]], progress: Progress = None,
+                 previous: Optional[Recent] = None) -> None:  # fmt: skip
+        self.items, self.progress, self.previous = items, progress, previous
+        self.made: Optional[Recent] = None
+
+    def __call__(self, writer: BlockWriter) -> Content:
+        items, previous = self.items, self.previous
+        views = [tensor_bytes(array) for _, array in items]
+        prints = _fingerprints(views)
+        dtypes = [dtype_name(array.dtype) for _, array in items]
+        shapes = [tuple(array.shape) for _, array in items]
+        taken = (
+            previous.taken([n for n, _ in items], dtypes, shapes, prints) if previous is not None else [None] * len(items)
+        )
+        todo = [i for i, entry in enumerate(taken) if entry is None]
+        if self.progress is not None and len(todo) < len(items):
+            self.progress(sum(len(views[i]) for i, entry in enumerate(taken) if entry is not None))
+        roots = build_files([views[i] for i in todo], writer.put, writer.put_many, self.progress)
+        entries: List[Optional[TensorEntry]] = list(taken)
+        for i, root in zip(todo, roots):
+            name, array = items[i]
+            entries[i] = TensorEntry(name, dtypes[i], shapes[i], array.nbytes, root.cid)
         new = sum(writer.is_new(root.cid) for root in roots)
-        manifest = Manifest(tuple(entries))
-        cid, blocks = encode_manifest(manifest)  # one block, or a tree of shards of at most 1 MiB each
+        manifest = Manifest(tuple(entries))  # type: ignore[arg-type]  (every entry is made now)
+        # One block, or a tree of shards of at most 1 MiB each (unchanged leaves taken as they were).
+        cid, blocks, leaves = encode_manifest_leaves(manifest, previous.leaves if previous is not None else None)
         writer.put_many(blocks)
+        self.made = Recent(None, manifest.tensors, tuple(prints), leaves)
         return Content(cid, {"tensors": len(entries), "new_tensors": new, "reused_tensors": len(entries) - new,
                              "bytes": manifest.nbytes})  # fmt: skip
 
-    return write
+
+def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = None) -> ContentWriter:
+    """The content writer of a weights version (see :class:`WeightsWriter`)."""
+    return WeightsWriter(items, progress)
+
+
+def _fingerprints(views: Sequence[memoryview]) -> List[bytes]:
+    """Each tensor's fingerprint (:func:`..formats.unixfs.fingerprint`): large ones on the pool."""
+    large = [i for i, view in enumerate(views) if len(view) > _LARGE]
+    if not large:
+        return [fingerprint(view) for view in views]
+    prints = [fingerprint(view) if len(view) <= _LARGE else b"" for view in views]
+    for i, print_ in zip(large, workers().map(fingerprint, [views[i] for i in large])):
+        prints[i] = print_
+    return prints
+
+
+_LARGE = 1 << 20  # tensors fingerprinted on the pool
 
 
 def commit(
@@ -98,12 +139,16 @@ def commit(
     before any ref moves.
     """
     items = prepare(tensors)
-    return record(
-        repo, model, WEIGHTS, write_weights(items, progress), message, metrics,
+    write = WeightsWriter(items, progress, recall(repo, model))
+    version = record(
+        repo, model, WEIGHTS, write, message, metrics,
         parents=parents, branch=branch, tag=tag, author=author, framework=framework, software=software,
         architecture=architecture, context=context, allow_empty=allow_empty, data=data, code=code,
         environment=environment,
     )  # fmt: skip
+    if write.made is not None:
+        remember(repo, model, replace(write.made, version=version.cid))
+    return version
 
 
 def record(

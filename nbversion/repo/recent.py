@@ -1,0 +1,86 @@
+"""What a model's last commit stored, remembered so that its next commit hashes only what changed.
+
+A commit of weights hashes every tensor (SHA-256, about 2 GB/s) and encodes a manifest entry for
+each. Between two commits of a model in one process most tensors usually keep their values (a
+fine-tuned head, one layer unfrozen, a model of many small tensors of which one moved). So each
+commit leaves behind, per tensor, its manifest entry and its *fingerprint*
+(:func:`nbversion.formats.unixfs.fingerprint`: XXH3-128 over its 256 KiB chunks, about 25 GB/s,
+a few hundred nanoseconds for a small tensor), and the leaves its manifest was cut into. The
+model's next commit fingerprints each tensor: one whose name, dtype, shape and fingerprint are
+the remembered ones takes the remembered entry, so it is neither hashed nor looked up in the
+store, and each manifest leaf whose entries were all taken that way is not encoded again.
+
+What is remembered was stored by this process and is compared with this process's own values, so
+a fingerprint (not a cryptographic hash) is enough to tell them apart: two different tensors
+match by chance once in 2**128. It is used only while its version is in the repository's index
+(gc keeps every block of an indexed version, so the entries taken name blocks that are there),
+and kept per :class:`~nbversion.repo.Repo` object for the :data:`MODELS` models committed last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+
+from ..formats.cid import CID
+from ..formats.manifests import Leaves
+from ..formats.records import TensorEntry
+
+if TYPE_CHECKING:
+    from . import Repo
+
+MODELS = 8  #: models whose last commit a Repo object remembers
+
+
+@dataclass(frozen=True)
+class Recent:
+    """A model's last commit, as its next commit uses it: each tensor's entry and fingerprint
+    (in manifest order) and the manifest's leaves (None: it was one block)."""
+
+    version: Optional[CID]
+    entries: Tuple[TensorEntry, ...]
+    fingerprints: Tuple[bytes, ...]
+    leaves: Optional[Leaves]
+
+    @cached_property
+    def _positions(self) -> Dict[str, int]:
+        return {e.name: i for i, e in enumerate(self.entries)}
+
+    def taken(self, names: Sequence[str], dtypes: Sequence[str], shapes: Sequence[Tuple[int, ...]],
+              fingerprints: Sequence[bytes]) -> List[Optional[TensorEntry]]:  # fmt: skip
+        """For each tensor given, the remembered entry if it holds the same bytes, else None."""
+        at = self._positions
+        out: List[Optional[TensorEntry]] = []
+        for name, dtype, shape, print_ in zip(names, dtypes, shapes, fingerprints):
+            i = at.get(name)
+            entry = self.entries[i] if i is not None else None
+            same = entry is not None and self.fingerprints[i] == print_ and entry.shape == shape and entry.dtype == dtype  # type: ignore[index]
+            out.append(entry if same else None)
+        return out
+
+
+def recall(repo: "Repo", model: str) -> Optional[Recent]:
+    """The last commit of ``model`` made through ``repo``, if its version is still indexed."""
+    recent: Optional[Recent] = repo._recent.get(model)
+    if recent is None or recent.version is None or not repo.index.has_version(recent.version):
+        return None
+    return recent
+
+
+def remember(repo: "Repo", model: str, recent: Recent) -> None:
+    """Keep ``recent`` as the last commit of ``model`` (forgetting the model committed longest ago)."""
+    memory: Dict[str, Recent] = repo._recent
+    memory.pop(model, None)
+    memory[model] = recent
+    while len(memory) > MODELS:
+        memory.pop(next(iter(memory)))
+
+
+def fingerprints(repo: "Repo", version: CID) -> Optional[Dict[str, Tuple[bytes, CID]]]:
+    """Each tensor's fingerprint and CID as the commit that made ``version`` through ``repo``
+    found them (None if that is not the last commit of its model this Repo object made)."""
+    for recent in repo._recent.values():
+        if recent.version == version:
+            return {e.name: (p, e.data) for e, p in zip(recent.entries, recent.fingerprints)}
+    return None
