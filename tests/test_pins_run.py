@@ -7,6 +7,8 @@ parameters and commits; a run that fails), since kernels are slow on small machi
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import nbformat
 import numpy as np
@@ -204,3 +206,20 @@ def test_parameter_values_are_literals_else_text():
     assert [parse_value(t) for t in ("2", "0.5", "[1, 2]", "'a'", "True", "hello world", "1e-3")] == [
         2, 0.5, [1, 2], "a", True, "hello world", 0.001,
     ]  # fmt: skip
+
+
+def test_a_kernel_that_dies_before_the_first_cell_is_named_and_leaves_no_output(project, tmp_path):
+    """A real kernel process that exits at start (here: a kernelspec whose command fails)."""
+    folder, v1, v2 = project
+    spec = tmp_path / "jupyter" / "kernels" / "dying"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, "-c", "raise SystemExit(3)", "{connection_file}"], "display_name": "dies", "language": "python"}
+    ))  # fmt: skip
+    nb = train_notebook(folder / "train.ipynb", pinned={"model": "ten"})
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter")}
+    done = run_cli("run", str(nb), "--kernel", "dying", cwd=folder, env=env)
+    assert done.returncode == 1
+    assert "The kernel 'dying' stopped before the first cell ran" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (folder / "train.out.ipynb").exists()

@@ -22,7 +22,7 @@ source's name with ``.out.ipynb``, next to it), with ``metadata.nbversion.run`` 
 parameters, source, committed, ok}`` and ``metadata.nbversion.pins`` = the run's pins, so the
 output says what it started from. A failing cell stops the run; what ran so far is saved all
 the same, and :class:`RunReport.failed` names the cell. A run whose kernel cannot start (an
-unknown ``--kernel``) leaves no output behind (an earlier run's output is kept as it was).
+unknown ``--kernel``, or a kernel that dies before its first cell) leaves no output behind (an earlier run's output is kept as it was).
 
 Cells are sent with their id in the request's metadata (``cellId``), as JupyterLab sends them,
 so a commit made by a cell records which cell made it even in a headless run.
@@ -31,6 +31,7 @@ so a commit made by a cell records which cell made it even in a headless run.
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
 import json
 import os
@@ -180,9 +181,13 @@ def execute(
         client.execute(env=dict(env))
     except NoSuchKernel:
         raise NotebookRunError(f"No Jupyter kernel named {client.kernel_name!r}; see `jupyter kernelspec list`.") from None
-    except (CellExecutionError, CellControlSignal, DeadKernelError, TimeoutError) as exc:
-        at = client.running if client.running is not None else len(notebook.cells) - 1
-        return _failed(notebook, at, exc)
+    except (CellExecutionError, CellControlSignal, DeadKernelError, TimeoutError, RuntimeError) as exc:
+        if client.running is None:  # the kernel died (or never answered) before a cell was sent
+            atexit.unregister(client._cleanup_kernel)  # (nbclient's exit hook would fail on the kernel it dropped)
+            raise NotebookRunError(f"The kernel {client.kernel_name!r} stopped before the first cell ran: {exc}") from None
+        if isinstance(exc, RuntimeError) and not isinstance(exc, (CellExecutionError, DeadKernelError)):
+            raise
+        return _failed(notebook, client.running, exc)
     finally:
         if bar is not None:
             bar.close()
