@@ -27,7 +27,6 @@ import numpy as np
 from ..errors import (
     MetadataError,
     NbversionError,
-    RestoreConflictError,
     TensorError,
     UnchangedError,
     UnknownRefError,
@@ -46,7 +45,7 @@ from ..formats.datasets import (
 )  # fmt: skip
 from ..formats.records import DATA, TensorEntry, Version, tensor_name_problem
 from ..formats.tensors import as_tensor, difference, dtype_name, tensor_bytes
-from ..formats.unixfs import build_file, build_files, file_leaves
+from ..formats.unixfs import build_file, build_files
 from ..stores.base import BlockWriter
 from .commit import Content, record
 from .fetch import fetching_get, locate
@@ -464,14 +463,7 @@ class DataVersion(Mapping[str, Any]):
         """Raise now what :meth:`restore` would refuse, writing nothing: a file there that differs
         (unless ``force``), a file where a folder goes or the reverse, a symbolic link, no folder
         to put it in, or a block of it missing (so a caller can check every item before changing any)."""
-        folders, target = _folders(), os.fspath(dest)
-        entries = folders._entries(self.repo, self._path_item(name).data)
-        if not os.path.isdir(os.path.dirname(os.path.abspath(target))):
-            raise RestoreConflictError(f"Cannot write {target}: the folder it goes in does not exist.")
-        places = {e.path: os.path.join(target, *e.path.split("/")) if e.path else target for e in entries}
-        _, to_write = folders._plan(entries, places, force)
-        for e in to_write:
-            file_leaves(e.cid, self.repo.store.get, self.repo.store.size, e.size)
+        _folders().check_restore_path(self.repo, self._path_item(name).data, dest, force=force)
 
     def _path_item(self, name: str) -> DataEntry:
         entry = self.entries[name]

@@ -259,7 +259,24 @@ def restore_path(repo: "Repo", cid: Union[str, CID], dest: PathLike, *, force: b
     """Write the stored file or folder ``cid`` at ``dest``; files already there with the same
     bytes are left alone, files that differ are refused (:class:`RestoreConflictError`, nothing
     written) unless ``force``. Files in ``dest`` the version does not hold are left alone.
-    Everything is checked first and written under temporary names, then renamed into place."""
+    Everything is checked first (:func:`check_restore_path`) and written under temporary names,
+    then renamed into place."""
+    to_make, files = _restore_plan(repo, cid, dest, force)
+    _apply(repo, to_make, files)
+
+
+def check_restore_path(repo: "Repo", cid: Union[str, CID], dest: PathLike, *, force: bool = False) -> None:
+    """Raise now what :func:`restore_path` would refuse, writing nothing: a file there that
+    differs (unless ``force``), a file where a folder goes or the reverse, a symbolic link, no
+    folder to put it in, or a block of it missing (so a caller can check every item before
+    changing any)."""
+    _restore_plan(repo, cid, dest, force)
+
+
+def _restore_plan(
+    repo: "Repo", cid: Union[str, CID], dest: PathLike, force: bool
+) -> Tuple[List[str], List[Tuple[str, List[Tuple[CID, int]], int]]]:
+    """The folders to make and the files to write (place, leaves, size), every block found."""
     target = os.fspath(dest)
     entries = _entries(repo, CID.parse(cid))
     places = {e.path: os.path.join(target, *e.path.split("/")) if e.path else target for e in entries}
@@ -267,7 +284,7 @@ def restore_path(repo: "Repo", cid: Union[str, CID], dest: PathLike, *, force: b
         raise RestoreConflictError(f"Cannot write {target}: the folder it goes in does not exist.")
     to_make, to_write = _plan(entries, places, force)
     leaves = {e.cid: file_leaves(e.cid, repo.store.get, repo.store.size, e.size) for e in to_write}  # all here?
-    _apply(repo, to_make, [(places[e.path], leaves[e.cid], e.size) for e in to_write])
+    return to_make, [(places[e.path], leaves[e.cid], e.size) for e in to_write]
 
 
 def _plan(entries: List[Entry], places: Dict[str, str], force: bool) -> Tuple[List[str], List[Entry]]:
