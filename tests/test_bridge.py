@@ -163,7 +163,8 @@ def test_a_panel_that_takes_up_the_comm_says_so_and_gets_what_the_server_cannot_
 def test_loading_a_version_only_on_the_remote_reports_progress_then_replies(tmp_path, ipfs_api):
     """The panel's Load of a CID the kernel's repository lacks: the bridge fetches it from the
     repository's only remote and, while the tensors come, sends progress events for the request
-    (bytes of the tensors not here as the total); then the reply. A second Load fetches nothing."""
+    (bytes of the tensors not here as the total, and the remote they come from); then the reply.
+    A second Load fetches nothing."""
     rng = np.random.default_rng(5)
     weights = {f"layer{i}": rng.standard_normal((512, 512)).astype(np.float32) for i in range(3)}  # 1 MiB each
     with nbversion.Repo(tmp_path / "theirs" / ".nbversion") as theirs:
@@ -177,7 +178,7 @@ def test_loading_a_version_only_on_the_remote_reports_progress_then_replies(tmp_
     reply = ask(b, op="checkout", ref=str(v1.cid), model="w")
     assert reply["ok"], reply
     progress = [m for m in b.comm.sent if m.get("event") == "progress"]
-    assert progress and all(m["id"] == 7 and m["protocol"] == 1 for m in progress)
+    assert progress and all(m["id"] == 7 and m["protocol"] == 1 and m["remote"] == "lab" for m in progress)
     assert {m["total"] for m in progress} == {3 * (1 << 20)}
     done = [m["done"] for m in progress]
     assert done == sorted(done) and done[-1] == 3 * (1 << 20)

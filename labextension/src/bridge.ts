@@ -329,7 +329,11 @@ export class KernelBridge implements IDisposable {
         typeof data.done === 'number' &&
         typeof data.total === 'number'
       ) {
-        pending.onProgress({ done: data.done, total: data.total });
+        pending.onProgress(
+          typeof data.remote === 'string' && data.remote
+            ? { done: data.done, total: data.total, remote: data.remote }
+            : { done: data.done, total: data.total }
+        );
       }
       return;
     }

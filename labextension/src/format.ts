@@ -16,16 +16,33 @@ export function formatNumber(x: number | null | undefined): string {
     : String(Number(x.toPrecision(4)));
 }
 
-/** Bytes as B / KiB / MiB / GiB / TiB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** The unit `n` bytes are written in: the largest that leaves a value of at least 1. */
+function byteUnit(n: number): number {
   let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
-    value /= 1024;
+  while (n >= 1024 && i < BYTE_UNITS.length - 1) {
+    n /= 1024;
     i++;
   }
-  return i === 0 ? `${value} B` : `${value.toFixed(1)} ${units[i]}`;
+  return i;
+}
+
+/** `n` bytes in unit `i` (bytes whole, the others to one decimal), without the unit. */
+function bytesIn(n: number, i: number): string {
+  return i === 0 ? String(n) : (n / 1024 ** i).toFixed(1);
+}
+
+/** Bytes as B / KiB / MiB / GiB / TiB. */
+export function formatBytes(n: number): string {
+  const i = byteUnit(n);
+  return `${bytesIn(n, i)} ${BYTE_UNITS[i]}`;
+}
+
+/** A part of a whole, both in the whole's unit: `3.2 of 9.0 MiB`. */
+export function formatBytesOf(done: number, total: number): string {
+  const i = byteUnit(total);
+  return `${bytesIn(done, i)} of ${bytesIn(total, i)} ${BYTE_UNITS[i]}`;
 }
 
 /** An ISO time in the browser's locale; anything unparsable as it is. */

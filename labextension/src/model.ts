@@ -2,7 +2,8 @@
  * The state of the version panel, for the active notebook: the history read over REST
  * (`rest.ts`), the selection, the last action's outcome, and what the kernel reports through
  * the notebook's `KernelBridge` (`bridge.ts`). State changes are announced with one Lumino
- * signal; the view only reads.
+ * signal; the view only reads. A Load's progress has a signal of its own (`progressChanged`),
+ * so each progress event redraws the progress bars only, not the panel.
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
@@ -19,6 +20,7 @@ import {
   IDiffRow,
   IHistory,
   IKernelEvent,
+  IProgress,
   isUnchanged,
   IVersion,
   IVersionDetails,
@@ -45,9 +47,14 @@ export class VersionTreeModel implements IDisposable {
     this._server = options.server;
   }
 
-  /** Emitted on any change of state the view draws. */
+  /** Emitted on any change of state the view draws, but the progress of a Load. */
   get stateChanged(): ISignal<this, void> {
     return this._stateChanged;
+  }
+
+  /** Emitted with `progress` each time it changes (null: the Load ended, or it fetches nothing). */
+  get progressChanged(): ISignal<this, ILoadProgress | null> {
+    return this._progressChanged;
   }
 
   get notebook(): NotebookPanel | null {
@@ -113,7 +120,7 @@ export class VersionTreeModel implements IDisposable {
 
   /**
    * How far the Load running now got in fetching the version from a remote (null: no Load
-   * running, or nothing to fetch so far).
+   * running, or nothing to fetch so far). Announced by `progressChanged`, not `stateChanged`.
    */
   get progress(): ILoadProgress | null {
     return this._progress;
@@ -258,6 +265,8 @@ export class VersionTreeModel implements IDisposable {
     this._diff = null;
     this._error = null;
     this._notice = null;
+    this._setProgress(null); // (another notebook's Load: its reply is not this panel's now)
+    this._busy = null; // (nor is its busy state: the new notebook's buttons work at once)
     this._generation++;
     if (notebook) {
       this._bridge = this._bridgeFor(notebook);
@@ -461,19 +470,21 @@ export class VersionTreeModel implements IDisposable {
     }
     await this._action('Loading', async bridge => {
       const generation = this._generation;
-      const onProgress = ({ done, total }: { done: number; total: number }) => {
+      const onProgress = (progress: IProgress) => {
         if (generation === this._generation) {
-          this._progress = { cid, done, total };
-          this._emit();
+          this._setProgress({ cid, ...progress });
         }
       };
       const result = await bridge
         .request('checkout', { ref: cid, model: model! }, undefined, onProgress)
         .finally(() => {
           if (this._progress?.cid === cid) {
-            this._progress = null;
+            this._setProgress(null);
           }
         });
+      if (generation !== this._generation) {
+        return; // (the reply of a notebook the panel no longer follows)
+      }
       const change =
         typeof result.max_abs_change === 'number'
           ? `, max |change| ${formatNumber(result.max_abs_change)}`
@@ -499,8 +510,11 @@ export class VersionTreeModel implements IDisposable {
       return;
     }
     await this._action('Comparing', async bridge => {
+      const generation = this._generation;
       const rows = await bridge.request('diff', { a, b: cid, model });
-      this._diff = { a, b: cid, rows };
+      if (generation === this._generation) {
+        this._diff = { a, b: cid, rows };
+      }
     });
   }
 
@@ -508,7 +522,11 @@ export class VersionTreeModel implements IDisposable {
   async tag(cid: string, name: string): Promise<void> {
     const model = this._modelOf(cid);
     await this._action('Tagging', async bridge => {
+      const generation = this._generation;
       const result = await bridge.request('tag', { name, ref: cid, model });
+      if (generation !== this._generation) {
+        return;
+      }
       this._notice = {
         kind: 'info',
         text: `Tagged ${shortCid(result.cid)} as '${result.name}'.`
@@ -745,6 +763,16 @@ export class VersionTreeModel implements IDisposable {
     }
   }
 
+  private _setProgress(progress: ILoadProgress | null): void {
+    if (progress === null && this._progress === null) {
+      return;
+    }
+    this._progress = progress;
+    if (!this._isDisposed) {
+      this._progressChanged.emit(progress);
+    }
+  }
+
   private _bridgeFor: (notebook: NotebookPanel) => KernelBridge;
   private _server: IServerAPI;
   private _bridge: KernelBridge | null = null;
@@ -778,6 +806,7 @@ export class VersionTreeModel implements IDisposable {
   private _fetchStarted = 0;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);
+  private _progressChanged = new Signal<this, ILoadProgress | null>(this);
 }
 
 export namespace VersionTreeModel {
@@ -789,11 +818,18 @@ export namespace VersionTreeModel {
   }
 }
 
-/** How far a Load of `cid` got in fetching it from a remote: bytes `done` of `total`. */
-export interface ILoadProgress {
+/**
+ * How far a Load of `cid` got in fetching it from a remote: bytes `done` of `total` (from
+ * `remote`, when the kernel names it).
+ */
+export interface ILoadProgress extends IProgress {
   cid: string;
-  done: number;
-  total: number;
+}
+
+/** What draws a Load's progress listens to: the model (or anything with its progress). */
+export interface IProgressSource {
+  readonly progress: ILoadProgress | null;
+  readonly progressChanged: ISignal<unknown, ILoadProgress | null>;
 }
 
 /** No data sets: one set, so what is memoised on it holds. */

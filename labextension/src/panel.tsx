@@ -151,6 +151,7 @@ function VersionTree({
         selected={model.selectedCid}
         heads={heads}
         onSelect={onSelect}
+        progress={model}
       />
       {model.selectedCid && <Details model={model} metric={metric} />}
     </>

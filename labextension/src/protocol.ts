@@ -199,6 +199,8 @@ export interface IAnnounced {
 export interface IProgress {
   done: number;
   total: number;
+  /** The remote they come from, when the kernel names it (optional: older kernels do not). */
+  remote?: string;
 }
 
 /** What each request op takes and gives back. */
@@ -236,7 +238,7 @@ export interface IReply {
  *
  * Also: "watch" (a `%nbversion watch` started or ended: `topic`, `remote`, `running`, `error`),
  * "announced" (`IAnnounced`: a version a watch verified), "progress" (`id` of a pending request,
- * `done` and `total` bytes) and "pin" (`model`, `cid`, `notebook`: `%nbversion pin` asks the
+ * `done` and `total` bytes, and `remote` when the kernel names it) and "pin" (`model`, `cid`, `notebook`: `%nbversion pin` asks the
  * notebook of that kernel to record `metadata.nbversion.pins[model] = cid` and save).
  */
 export interface IKernelEvent {

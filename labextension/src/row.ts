@@ -5,11 +5,12 @@
  * graph's ring and a bold label, not a chip, to leave the message room. A version that is on a
  * remote (pushed, pinned, queued or failed to go) gets a small cloud badge whose tooltip names the
  * remotes. A data version (a data set's) gets a small data badge, named for screen readers.
- * Pure, unit-tested in Node.
+ * While a Load fetches the version from a remote, its row gets a slim progress bar
+ * (`loadBar`). Pure, unit-tested in Node.
  */
 import { isData } from './data';
-import { formatNumber } from './format';
-import { IRemoteState, IVersion } from './protocol';
+import { formatBytesOf, formatNumber } from './format';
+import { IProgress, IRemoteState, IVersion } from './protocol';
 
 export type ChipKind = 'branch' | 'tag';
 
@@ -101,5 +102,30 @@ export function rowParts(
     remotes,
     isData: data,
     tooltip
+  };
+}
+
+/** The progress bar on the row of a version a Load is fetching, as ARIA and a title say it. */
+export interface ILoadBar {
+  /** Bytes fetched (`aria-valuenow`), never more than `max`. */
+  now: number;
+  /** Bytes to fetch (`aria-valuemax`). */
+  max: number;
+  /** How much of the bar is filled, 0 to 1. */
+  fraction: number;
+  /** E.g. "Loading 3.2 of 9.0 MiB from lab" (the remote when the kernel names it). */
+  text: string;
+}
+
+/** The bar for a Load's progress: `done` bytes of `total` fetched so far. */
+export function loadBar(progress: IProgress): ILoadBar {
+  const max = Math.max(0, progress.total);
+  const now = Math.min(Math.max(0, progress.done), max);
+  const from = progress.remote ? ` from ${progress.remote}` : '';
+  return {
+    now,
+    max,
+    fraction: max > 0 ? now / max : 0,
+    text: `Loading ${formatBytesOf(now, max)}${from}`
   };
 }

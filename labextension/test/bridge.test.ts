@@ -361,6 +361,32 @@ test("a request's progress events reach its onProgress, and only the reply settl
   assert.deepEqual(events, [], 'progress is no event of its own');
 });
 
+test('a progress event that names its remote passes the name on; one that does not, none', async () => {
+  const { bridge, comm } = linked();
+  const seen: any[] = [];
+  const load = bridge.request(
+    'checkout',
+    { ref: 'cid-r', model: 'model' },
+    undefined,
+    p => seen.push(p)
+  );
+  comm.receive({
+    protocol: 1,
+    event: 'progress',
+    id: 1,
+    done: 10,
+    total: 40,
+    remote: 'lab'
+  });
+  comm.receive({ protocol: 1, event: 'progress', id: 1, done: 20, total: 40 });
+  assert.deepEqual(seen, [
+    { done: 10, total: 40, remote: 'lab' },
+    { done: 20, total: 40 }
+  ]);
+  comm.receive({ protocol: 1, id: 1, ok: true, result: { label: 'v1' } });
+  await load;
+});
+
 test('watches and the versions they verified are kept, once each, until the watch or the kernel ends', () => {
   const { bridge, comm, notebook } = linked();
   assert.deepEqual(bridge.watches, {});

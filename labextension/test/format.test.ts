@@ -6,6 +6,7 @@ import { test } from 'node:test';
 
 import {
   formatBytes,
+  formatBytesOf,
   formatNumber,
   formatShape,
   formatTime,
@@ -45,6 +46,14 @@ test('sizes are bytes below 1 KiB, else one decimal in the largest binary unit',
   assert.equal(formatBytes(3 * 1024 ** 3), '3.0 GiB');
   // TiB is the largest unit: beyond it the number grows.
   assert.equal(formatBytes(2048 * 1024 ** 4), '2048.0 TiB');
+});
+
+test("a part of a size is written in the whole's unit, so the two read side by side", () => {
+  const total = 9 * 1024 ** 2 + 2048;
+  assert.equal(formatBytesOf(3.2 * 1024 ** 2, total), '3.2 of 9.0 MiB');
+  assert.equal(formatBytesOf(512, total), '0.0 of 9.0 MiB');
+  assert.equal(formatBytesOf(total, total), '9.0 of 9.0 MiB');
+  assert.equal(formatBytesOf(100, 1000), '100 of 1000 B');
 });
 
 test('a shape is its dimensions joined by ×, and a 0-d tensor is a scalar', () => {

@@ -302,6 +302,29 @@ test('loading a version asks the kernel to check it out and reports what changed
   assert.equal(model.busy, null);
 });
 
+test('switching notebooks during a Load frees the buttons for the new notebook', async () => {
+  const { model, notebook } = await panelFor(
+    history('f1', [V2, V1]),
+    'a.ipynb'
+  );
+  const comm = notebook.kernel!.openComm(); // it never answers: the Load is still on its way
+  const loading = model.load('cid-1');
+  await settle();
+  assert.equal(model.busy, 'Loading');
+  assert.equal(comm.sent[0].op, 'checkout');
+  model.setNotebook(new FakeNotebook('b.ipynb').panel);
+  assert.equal(model.busy, null);
+  comm.receive({
+    protocol: 1,
+    id: comm.sent[0].id,
+    ok: true,
+    result: { model: 'model', cid: 'cid-1', label: 'v1', replaced: 1 }
+  });
+  await loading;
+  assert.equal(model.busy, null);
+  assert.equal(model.notice, null); // the old notebook's reply is not shown on the new one
+});
+
 test("a refused action shows the kernel's message and frees the buttons", async () => {
   const { model, notebook } = await panelFor(history('f1', [V2, V1]));
   const comm = notebook.kernel!.openComm();
@@ -502,6 +525,58 @@ test('a Load that fetches from a remote shows its progress until the reply, then
   await loading;
   assert.equal(model.progress, null);
   assert.equal(model.notice?.text, 'model now holds v3 (2 tensors replaced).');
+});
+
+test('each progress event is announced on progressChanged alone (the panel is not drawn again), and its end too, on success or error', async () => {
+  const { model, notebook } = await panelFor(history('f1', [V2, V1]));
+  const comm = notebook.kernel!.openComm();
+  const progress: unknown[] = [];
+  let states = 0;
+  model.progressChanged.connect((_, p) => progress.push(p));
+  model.stateChanged.connect(() => states++);
+  const loading = model.load('cid-1');
+  const before = states; // the Load began ("Loading…")
+  for (const done of [1024, 2048, 4096]) {
+    comm.receive({
+      protocol: 1,
+      event: 'progress',
+      id: 1,
+      done,
+      total: 4096,
+      remote: 'lab'
+    });
+  }
+  assert.equal(states, before, 'no redraw of the panel per progress event');
+  assert.deepEqual(progress, [
+    { cid: 'cid-1', done: 1024, total: 4096, remote: 'lab' },
+    { cid: 'cid-1', done: 2048, total: 4096, remote: 'lab' },
+    { cid: 'cid-1', done: 4096, total: 4096, remote: 'lab' }
+  ]);
+  comm.receive({
+    protocol: 1,
+    id: 1,
+    ok: false,
+    error: { type: 'RemoteError', message: 'The node went away.' }
+  });
+  await loading;
+  assert.equal(
+    last(progress),
+    null,
+    'the bars go with the reply, an error too'
+  );
+  assert.equal(model.progress, null);
+  assert.equal(model.error?.message, 'The node went away.');
+  // A Load that fetches nothing ends with no progress announced at all.
+  progress.length = 0;
+  const quick = model.load('cid-2');
+  comm.receive({
+    protocol: 1,
+    id: 2,
+    ok: true,
+    result: { model: 'model', cid: 'cid-2', label: 'v2', replaced: 0 }
+  });
+  await quick;
+  assert.deepEqual(progress, []);
 });
 
 test("the panel lists what the kernel's watches verified, and says when the kernel pinned a version", async () => {

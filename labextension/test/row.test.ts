@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { remoteBadge, rowParts } from '../src/row';
+import { loadBar, remoteBadge, rowParts } from '../src/row';
 import { version } from './fakes';
 
 const CID = 'bafyreiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354';
@@ -93,4 +93,24 @@ test('a version on no remote, or from a server that does not say, has no badge',
     assert.equal(parts.tooltip, `v1 ${CID}\nlocal`);
   }
   assert.equal(remoteBadge(undefined), null);
+});
+
+test("a Load's bar on the version's row says in bytes how far the fetch got, and from where", () => {
+  const total = 9 * 1024 ** 2 + 2048;
+  const bar = loadBar({ done: 3.2 * 1024 ** 2, total, remote: 'lab' });
+  assert.equal(bar.text, 'Loading 3.2 of 9.0 MiB from lab');
+  assert.deepEqual([bar.now, bar.max], [3.2 * 1024 ** 2, total]); // aria-valuenow, aria-valuemax
+  assert.ok(Math.abs(bar.fraction - (3.2 * 1024 ** 2) / total) < 1e-12);
+  // A kernel that does not name the remote: the bytes alone.
+  assert.equal(
+    loadBar({ done: 1024, total: 4096 }).text,
+    'Loading 1.0 of 4.0 KiB'
+  );
+});
+
+test('the bar never reads past its end, nor divides by nothing', () => {
+  const over = loadBar({ done: 5000, total: 4096 });
+  assert.deepEqual([over.now, over.max, over.fraction], [4096, 4096, 1]);
+  const empty = loadBar({ done: 0, total: 0 });
+  assert.deepEqual([empty.now, empty.max, empty.fraction], [0, 0, 0]);
 });

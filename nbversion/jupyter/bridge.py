@@ -7,8 +7,8 @@ The kernel opens a comm with target ``nbversion`` when the extension loads. Prot
   commit or checkout in this kernel; ``"pin"`` (:meth:`Bridge.send_pin`); every event the session
   reports (:meth:`KernelSession.notify`: ``"watch"`` and ``"announced"`` from ``%nbversion watch``,
   see :mod:`.watching`), with ``"protocol"`` added; ``{"protocol": 1, "event": "progress", "id": N, "done": BYTES, "total":
-  BYTES}`` while a ``checkout`` request fetches a version's tensors from a remote (``total``: the
-  bytes of the tensors not here), at most every :data:`PROGRESS_INTERVAL` seconds
+  BYTES, "remote": NAME}`` while a ``checkout`` request fetches a version's tensors from a remote
+  (``total``: the bytes of the tensors not here; ``remote``: when known), at most every :data:`PROGRESS_INTERVAL` seconds
 * requests: ``{"protocol": 1, "id": N, "op": "list"|"checkout"|"diff"|"tag"|"attach", ...}`` (``attach``:
   the panel says it listens, on every comm it takes up)
 * replies: ``{"protocol": 1, "id": N, "ok": true, "result": ...}`` or
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .. import present
 from ..errors import NbversionError, UnknownRefError
@@ -125,22 +125,24 @@ class Bridge:
         progress = _ProgressEvents(request.get("id"), self._forward)
         repo = self.session.repo
         with repo.fetch_progress(progress.add):  # a version only on a remote: its tensors come now
-            progress.expect(self._missing_bytes(ref, model))
+            progress.expect(*self._missing_bytes(ref, model))
             report = self.session.checkout(ref, model)
         return present.checkout_json(report)
 
-    def _missing_bytes(self, ref: str, model: str) -> int:
-        """The bytes of the tensors of version ``ref`` that are not here (its record and manifest
-        are fetched from the remote, as the checkout would, when it is only there)."""
+    def _missing_bytes(self, ref: str, model: str) -> Tuple[int, Optional[str]]:
+        """The bytes of the tensors of version ``ref`` that are not here, and the remote they come
+        from (its record and manifest are fetched from the remote, as the checkout would, when it
+        is only there)."""
         repo = self.session.repo
         try:
             version = repo.locate(ref, model)
         except UnknownRefError:
             remote = repo.default_remote()
             if remote is None:
-                return 0  # the checkout says what is unknown
+                return 0, None  # the checkout says what is unknown
             version = repo.locate(ref, model, remote=remote)
-        return sum(t.size for t in repo.manifest(version).tensors if not repo.store.has(t.data))
+        missing = sum(t.size for t in repo.manifest(version).tensors if not repo.store.has(t.data))
+        return missing, repo.content_remote(version) if missing else None
 
     def _op_diff(self, request: Dict[str, Any]) -> Any:
         diffs = self.session.repo.diff(_text(request, "a"), _text(request, "b"), _text(request, "model", optional=True))
@@ -160,10 +162,11 @@ class _ProgressEvents:
     def __init__(self, request_id: Any, send: Callable[[Dict[str, Any]], None]) -> None:
         self.request_id, self.send = request_id, send
         self.total = self.done = 0
+        self.remote: Optional[str] = None
         self.sent = -math.inf
 
-    def expect(self, total: int) -> None:
-        self.total, self.done = total, 0
+    def expect(self, total: int, remote: Optional[str] = None) -> None:
+        self.total, self.done, self.remote = total, 0, remote
 
     def add(self, n: int) -> None:
         if not self.total:
@@ -172,7 +175,8 @@ class _ProgressEvents:
         now = time.monotonic()
         if self.done > before and (now - self.sent >= PROGRESS_INTERVAL or self.done == self.total):
             self.sent = now
-            self.send({"event": "progress", "id": self.request_id, "done": self.done, "total": self.total})
+            event = {"event": "progress", "id": self.request_id, "done": self.done, "total": self.total}
+            self.send({**event, "remote": self.remote} if self.remote else event)
 
 
 def _text(request: Dict[str, Any], key: str, optional: bool = False) -> Any:

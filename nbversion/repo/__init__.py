@@ -71,7 +71,7 @@ class Repo:
     from .folders import verify  # a local file or folder checked against a stored one (UnixFS)
     from .dag import version_blocks
     from .diff import diff
-    from .fetch import default_remote, fetch_progress, locate, pull  # pull.pull, marking what it made whole
+    from .fetch import content_remote, default_remote, fetch_progress, locate, pull  # pull.pull, marking what it made whole
     from .files import cat
     from .log import history, log, log_json, log_page
     from .maintenance import fsck, gc

@@ -66,6 +66,12 @@ def default_remote(repo: "Repo") -> Optional[str]:
     return known[0].name if len(known) == 1 else None
 
 
+def content_remote(repo: "Repo", version: Version) -> Optional[str]:
+    """The remote the content of ``version`` comes from when some of it is not here: the remote
+    it was indexed from (a partial version), else :func:`default_remote` (None when none is known)."""
+    return repo.index.partial_remote(version.cid) or default_remote(repo) if version.cid is not None else None
+
+
 def locate(
     repo: "Repo",
     ref: Ref,

@@ -1,8 +1,9 @@
 """The panel and the kernel's network work, in a real browser: the pin the kernel asks for
 (``%nbversion pin``) written into the open notebook and saved; versions peers announce, listed
 once the kernel's watch verified them, and loaded from the list; a Load of a version whose
-tensors are only on the IPFS node, with a progress bar until the kernel replies. The nodes are
-js-ipfs daemons on 127.0.0.1 (tests/conftest_ipfs.py)."""
+tensors are only on the IPFS node, with a progress bar in the details and a slim one on the
+version's row in the graph until the kernel replies. The nodes are js-ipfs daemons on 127.0.0.1
+(tests/conftest_ipfs.py)."""
 
 from __future__ import annotations
 
@@ -149,7 +150,8 @@ def test_versions_peers_announce_are_listed_once_verified_and_load_from_the_list
 
 def test_loading_a_version_only_on_the_node_shows_a_progress_bar_until_the_kernel_replies(page, lab, tmp_path, ipfs_node):
     """The kernel opened v2 from the node (its record and v1's are here; v1's tensors are not):
-    loading v1 from the panel fetches them, and the details show how far that got."""
+    loading v1 from the panel fetches them, and the details and v1's row in the graph show how
+    far that got."""
     with nbversion.Repo(tmp_path / "shared" / ".nbversion") as repo:
         v1 = repo.commit({**weights(81), **{f"extra{i}": weights(100 + i)["dense/kernel"] for i in range(8)}},
                          model="model", message="first")  # fmt: skip
@@ -166,10 +168,19 @@ def test_loading_a_version_only_on_the_node_shows_a_progress_bar_until_the_kerne
     panel = page.locator("#nbversion-panel")
     page.wait_for_function("document.querySelectorAll(\"#nbversion-panel [data-testid='nbversion-node']\").length === 2")
     # every progress bar the panel draws, as drawn (a Load from the node takes a moment, not long)
-    page.evaluate("""() => { window.nbvProgress = [];
-        new MutationObserver(() => document.querySelectorAll("[data-testid='nbversion-progress'] progress")
-            .forEach(p => window.nbvProgress.push([Number(p.value), Number(p.max)])))
-          .observe(document.getElementById('nbversion-panel'), {subtree: true, childList: true, attributes: true}); }""")
+    page.evaluate("""() => { window.nbvProgress = []; window.nbvRowProgress = [];
+        new MutationObserver(() => {
+          document.querySelectorAll("[data-testid='nbversion-progress'] progress")
+            .forEach(p => window.nbvProgress.push([Number(p.value), Number(p.max)]));
+          document.querySelectorAll("[data-testid='nbversion-node'] [role='progressbar']")
+            .forEach(p => { const row = p.closest("[data-testid='nbversion-node']");
+              window.nbvRowProgress.push({cid: row.dataset.cid, busy: row.getAttribute('aria-busy'),
+                testid: p.dataset.testid, min: Number(p.getAttribute('aria-valuemin')),
+                now: Number(p.getAttribute('aria-valuenow')), max: Number(p.getAttribute('aria-valuemax')),
+                title: p.title, text: p.getAttribute('aria-valuetext'), tooltip: row.title,
+                height: p.getBoundingClientRect().height,
+                width: p.getBoundingClientRect().width}); });
+        }).observe(document.getElementById('nbversion-panel'), {subtree: true, childList: true, attributes: true}); }""")
     panel.locator("[data-testid='nbversion-node'][data-label='v1']").click()
     page.locator("[data-testid='nbversion-details']").wait_for()
     page.locator("[data-testid='nbversion-load']").click()
@@ -179,6 +190,18 @@ def test_loading_a_version_only_on_the_node_shows_a_progress_bar_until_the_kerne
     assert seen and {m for _, m in seen} == {total}, seen
     assert all(0 < v <= total for v, _ in seen)
     assert page.locator("[data-testid='nbversion-progress']").count() == 0  # gone with the reply
+    # the same Load on v1's row in the graph: a slim bar, only on that row, read out in bytes
+    on_row = page.evaluate("window.nbvRowProgress")
+    assert on_row, "no bar on the row"
+    assert {(b["cid"], b["busy"], b["testid"]) for b in on_row} == {(str(v1.cid), "true", "nbversion-row-progress")}
+    assert all(b["min"] == 0 and b["max"] == total and 0 < b["now"] <= total for b in on_row), on_row
+    assert [b["now"] for b in on_row] == sorted(b["now"] for b in on_row)  # it only grows
+    for b in on_row:
+        assert re.fullmatch(r"Loading \d+\.\d of 9\.0 MiB from http://127\.0\.0\.1:\d+/?", b["title"]), b["title"]
+        assert b["text"] == b["title"] and b["tooltip"].startswith(b["title"] + "\nv1 ")
+        assert 0 < b["height"] <= 4 and b["width"] > 4 * b["height"]  # slim, along the row
+    assert page.locator("[data-testid='nbversion-row-progress']").count() == 0  # gone with the reply
+    assert page.locator("#nbversion-panel [aria-busy]").count() == 0
     proof = kernel_run(lab, path, f"import nbversion\nv = nbversion.Repo().load('{v1.cid}')\n"
                                   "print(all(model[k].tobytes() == v[k].tobytes() for k in v))")  # fmt: skip
     assert proof.strip() == "True"

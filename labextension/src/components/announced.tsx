@@ -6,9 +6,10 @@
 import * as React from 'react';
 
 import { isData } from '../data';
-import { formatBytes, formatNumber, shortCid } from '../format';
-import { ILoadProgress, VersionTreeModel } from '../model';
+import { formatNumber, shortCid } from '../format';
+import { VersionTreeModel } from '../model';
 import { IAnnounced, ICidMap } from '../protocol';
+import { LoadProgress } from './progress';
 
 /** A peer ID, short enough for a row: its last 8 characters (where IDs differ). */
 export function peerText(peer: string): string {
@@ -45,14 +46,7 @@ export function AnnouncedSection({
         before it is listed.
       </div>
       {announced.map(a => (
-        <AnnouncedRow
-          key={a.version.cid}
-          item={a}
-          model={model}
-          progress={
-            model.progress?.cid === a.version.cid ? model.progress : null
-          }
-        />
+        <AnnouncedRow key={a.version.cid} item={a} model={model} />
       ))}
     </details>
   );
@@ -60,12 +54,10 @@ export function AnnouncedSection({
 
 function AnnouncedRow({
   item,
-  model,
-  progress
+  model
 }: {
   item: IAnnounced;
   model: VersionTreeModel;
-  progress: ILoadProgress | null;
 }): JSX.Element {
   const v = item.version;
   const metrics = Object.entries(v.metrics ?? {})
@@ -107,24 +99,7 @@ function AnnouncedRow({
           </button>
         )}
       </div>
-      {progress && <ProgressBar progress={progress} />}
+      <LoadProgress source={model} cid={v.cid} />
     </div>
-  );
-}
-
-/** A Load's fetch from a remote: a bar and the bytes, until the kernel replies. */
-export function ProgressBar({
-  progress
-}: {
-  progress: ILoadProgress;
-}): JSX.Element {
-  const { done, total } = progress;
-  return (
-    <span className="jp-nbversion-progress" data-testid="nbversion-progress">
-      <progress value={Math.min(done, total)} max={total} />
-      <span className="jp-nbversion-muted">
-        fetching {formatBytes(Math.min(done, total))} of {formatBytes(total)}
-      </span>
-    </span>
   );
 }

@@ -33,7 +33,7 @@ import {
   IVersionDetails
 } from '../protocol';
 import { remoteText } from '../row';
-import { ProgressBar } from './announced';
+import { LoadProgress } from './progress';
 
 /** At most this many tensor rows are drawn. */
 const MAX_TENSOR_ROWS = 1000;
@@ -193,7 +193,7 @@ function Actions({
         </button>
       ))}
       {busy && <span className="jp-nbversion-busy">{model.busy}…</span>}
-      {model.progress?.cid === cid && <ProgressBar progress={model.progress} />}
+      <LoadProgress source={model} cid={cid} />
     </div>
   );
 }

@@ -6,13 +6,19 @@
  * (`React.memo`) and keyed by their slot in the window: a row that stays in view is not drawn
  * again, and one that comes into view takes over the DOM of one that left, so a scroll step
  * costs updating the rows that come into view.
+ *
+ * While a Load fetches a version from a remote, that version's row (when in view, also one that
+ * scrolls into view mid-load) draws a slim progress bar: the list follows the Load's progress
+ * and hands it to that row alone, so a progress event draws one row again.
  */
 import * as React from 'react';
 
 import { IGraphLayout, IRow, ISegment, visibleRange } from '../layout';
+import { ILoadProgress, IProgressSource } from '../model';
 import { ICidMap, IVersion } from '../protocol';
-import { rowParts } from '../row';
+import { loadBar, rowParts } from '../row';
 import { colorClass } from './colors';
+import { RowProgress, useLoadProgress } from './progress';
 
 export const ROW_HEIGHT = 28;
 const LANE_WIDTH = 14;
@@ -33,6 +39,8 @@ export interface IGraphListProps {
   selected: string | null;
   heads: Map<string, string[]>;
   onSelect: (cid: string) => void;
+  /** The Load running (the model): its version's row shows how far its fetch got. */
+  progress: IProgressSource;
 }
 
 /** Only the rows in view (plus a few) are in the DOM, at absolute positions. */
@@ -42,6 +50,7 @@ export function GraphList(props: IGraphListProps): JSX.Element {
   // The first row in view, not the scroll offset: React skips the update while it stays the same.
   const [firstRow, setFirstRow] = React.useState(0);
   const height = useClientHeight(ref, 400);
+  const progress = useLoadProgress(props.progress);
 
   const count = layout.rows.length;
   const { start, end } = visibleRange(
@@ -89,6 +98,7 @@ export function GraphList(props: IGraphListProps): JSX.Element {
         isSelected={cid === selected}
         branches={props.heads.get(cid) ?? NO_HEADS}
         onSelect={onSelect}
+        progress={progress !== null && progress.cid === cid ? progress : null}
       />
     );
   }
@@ -171,15 +181,22 @@ interface IGraphRowProps {
   isSelected: boolean;
   branches: string[];
   onSelect: (cid: string) => void;
+  /** How far a Load of this version got in fetching it (null: none runs). */
+  progress: ILoadProgress | null;
 }
 
 /** One row; drawn again only when one of its props changes. */
 const GraphRow = React.memo(GraphRowView);
 
 function GraphRowView(props: IGraphRowProps): JSX.Element {
-  const { row, metric, isCurrent, isSelected, branches, onSelect } = props;
+  const { row, metric, isCurrent, isSelected, branches, onSelect, progress } =
+    props;
   const v = row.node;
   const parts = rowParts(v, { metric, isCurrent, branches });
+  // The bar is slim: the row's tooltip (its description for screen readers) says it too.
+  const tooltip = progress
+    ? `${loadBar(progress).text}\n${parts.tooltip}`
+    : parts.tooltip;
   return (
     <div
       className={
@@ -190,11 +207,12 @@ function GraphRowView(props: IGraphRowProps): JSX.Element {
       style={{ top: row.index * ROW_HEIGHT, height: ROW_HEIGHT }}
       role="option"
       aria-selected={isSelected}
+      aria-busy={progress ? true : undefined}
       data-testid="nbversion-node"
       data-cid={v.cid}
       data-label={v.label}
       data-current={isCurrent ? 'true' : undefined}
-      title={parts.tooltip}
+      title={tooltip}
       onClick={() => onSelect(v.cid)}
     >
       <RowGraph row={row} width={props.graphWidth} isCurrent={isCurrent} />
@@ -227,6 +245,7 @@ function GraphRowView(props: IGraphRowProps): JSX.Element {
           {parts.metric}
         </span>
       )}
+      {progress && <RowProgress progress={progress} left={props.graphWidth} />}
     </div>
   );
 }
