@@ -87,11 +87,16 @@ def as_tensor(name: str, value: Any) -> np.ndarray:
 _TAKEN: set = set()  # dtypes of plain arrays that as_tensor returned as they were (not big-endian)
 
 
-@functools.lru_cache(maxsize=1 << 17)  # a model's next commit asks again for the same names
 def _name_problem(name: str) -> "str | None":
-    from .records import tensor_name_problem  # (records imports this module)
+    global _records
+    if _records is None:
+        from . import records  # (records imports this module)
 
-    return tensor_name_problem(name)
+        _records = records
+    return _records.tensor_name_problem(name)
+
+
+_records: Any = None
 
 
 def prepare(tensors: Mapping[str, Any]) -> List[Tuple[str, np.ndarray]]:
