@@ -23,12 +23,13 @@ RPC API answers and a node too slow to answer get errors of their own
 
 Whole DAGs move as CAR v1 streams: :meth:`IpfsStore.import_car` sends blocks in one ``dag/import``
 request whose body is a CAR built while it is sent (one block in memory at a time, chunked
-encoding); :meth:`IpfsStore.export` reads a ``dag/export`` as a file, received on a thread of its
-own a few MiB ahead of the reader. Files' bytes come with ``cat`` (:meth:`IpfsStore.cat_files`:
-several files in flight, since a node takes a few ms to start each), unchecked: the reader
-rebuilds each file's DAG from them and keeps them only if its root is the file's CID. A push asks
-cheap questions first (:meth:`IpfsStore.pinned_whole`, :meth:`IpfsStore.surely_absent`) before
-listing what the node holds. Credentials for a node whose RPC API wants them (Kubo's
+encoding); :meth:`IpfsStore.export` reads a ``dag/export`` as a file, straight from the connection
+into the reader's buffers (the socket's receive buffer is the read-ahead: no thread, no copy).
+Files' bytes come with ``cat`` (:meth:`IpfsStore.cat_files`: several files in flight, since a
+node takes a few ms to start each), unchecked: the reader rebuilds each file's DAG from them and
+keeps them only if its root is the file's CID. A push asks cheap questions first
+(:meth:`IpfsStore.pinned_whole`, :meth:`IpfsStore.surely_absent`) before listing what the node
+holds. Credentials for a node whose RPC API wants them (Kubo's
 ``API.Authorizations``) are sent as an ``Authorization`` header (:func:`authorization`), kept in the
 HTTP session only and never shown.
 
@@ -40,6 +41,7 @@ aborted write leaves only garbage the node's own gc removes); pinning a version 
 from __future__ import annotations
 
 import collections
+import http.client
 import io
 import ipaddress
 import itertools
@@ -407,18 +409,21 @@ class IpfsStore(BlockStore):
             return self._not_found(cid, exc)
         return RemoteError(f"The IPFS node at {self.api} refused {path} of {cid}: {exc}")
 
-    def _fetch_stream(self, path: str, cid: CID, node_timeout: bool = True, **opts: str) -> Iterator[bytes]:
-        """``path`` of ``cid`` (``/dag/export``, ``/cat``), streamed as the node sends it; the node
-        may take ``fetch_timeout`` to find it among its peers (``node_timeout``: the node is told
-        so and answers "not found" after it; else the wait for its next bytes is bounded here)."""
+    def _streamed(self, path: str, cid: CID, node_timeout: bool = True, **opts: str) -> Any:
+        """The answer to ``path`` of ``cid`` (``/dag/export``, ``/cat``), its body not read yet; the
+        node may take ``fetch_timeout`` to find it among its peers (``node_timeout``: the node is
+        told so and answers "not found" after it; else the wait for its next bytes is bounded here)."""
         if node_timeout:
             opts = {"timeout": f"{self.fetch_timeout:g}s", **opts}
         try:
-            chunks = self._request(path, str(cid), opts=opts, decoder="none", stream=True,
-                                   timeout=self.fetch_timeout + (self.timeout if node_timeout else 0))  # fmt: skip
+            return self._request(path, str(cid), opts=opts, decoder="none", stream=True,
+                                 timeout=self.fetch_timeout + (self.timeout if node_timeout else 0))  # fmt: skip
         except self._errors.ErrorResponse as exc:
             raise self._refused(path, cid, exc) from exc
-        return self._stream(chunks, f"{path} of {cid}")
+
+    def _fetch_stream(self, path: str, cid: CID, node_timeout: bool = True, **opts: str) -> Iterator[bytes]:
+        """:meth:`_streamed`, as the pieces the node sends."""
+        return self._stream(self._streamed(path, cid, node_timeout, **opts), f"{path} of {cid}")
 
     def get(self, cid: CID) -> bytes:
         """The block, from the node (which fetches it from its peers if it lacks it), verified."""
@@ -452,7 +457,18 @@ class IpfsStore(BlockStore):
         the CPU on an export it must time); a node that lacks a block then stalls, and the wait
         for its next bytes ends after ``fetch_timeout`` with :class:`RemoteTimeoutError`, not
         with its word that the block is not found."""
-        return _ChunkReader(Prefetched(self._fetch_stream("/dag/export", cid, node_timeout)))  # type: ignore[return-value]
+        return self._open_stream("/dag/export", cid, node_timeout)
+
+    def _open_stream(self, path: str, cid: CID, node_timeout: bool = True) -> BinaryIO:
+        """``path`` of ``cid`` as a file. Where the answer is a plain (unencoded) HTTP body, its
+        reads go straight to the connection: each lands in the reader's own buffer, with the
+        socket's receive buffer as the read-ahead (no thread, no copy, no chunk objects). Else
+        it is received on a thread of its own a few MiB ahead of the reader (:class:`Prefetched`)."""
+        items = self._streamed(path, cid, node_timeout)
+        body = _http_body(items)
+        if body is None:
+            return _ChunkReader(Prefetched(self._stream(items, f"{path} of {cid}")))  # type: ignore[return-value]
+        return _DirectReader(body, items, f"The IPFS node at {self.api}", f"{path} of {cid}")  # type: ignore[return-value]
 
     def cat(self, cid: CID, length: int) -> Iterator[bytes]:
         """The content of the UnixFS file ``cid`` (``/cat``), at most ``length`` bytes of it (the
@@ -735,6 +751,52 @@ class Prefetched:
         node ends by itself at the request's timeout)."""
         self._stop.set()
         self._thread.join(timeout=wait)
+
+
+def _http_body(items: Any) -> Any:
+    """The ``http.client`` response under a streamed answer of ipfshttpclient (on requests and
+    urllib3), where its body can be read as it is sent: not compressed, nothing read from it yet.
+    None where the answer is not built so (another client version): then it is read as chunks."""
+    closables = getattr(items, "_closables", None)
+    response = closables[0] if isinstance(closables, list) and closables else None
+    raw = getattr(response, "raw", None)
+    body = getattr(raw, "_fp", None)
+    headers = getattr(raw, "headers", None)
+    if body is None or headers is None or not callable(getattr(body, "readinto", None)):
+        return None
+    if headers.get("content-encoding", "identity") not in ("", "identity") or getattr(raw, "_fp_bytes_read", 0):
+        return None
+    return body
+
+
+class _DirectReader(io.RawIOBase):
+    """A streamed HTTP answer read as a file straight from its connection (``http.client`` undoes
+    the chunked encoding into the caller's buffer). A node that stalls or breaks off gets
+    nbversion's errors; :meth:`close` closes the answer (the connection is not reused)."""
+
+    def __init__(self, body: Any, items: Any, node: str, what: str) -> None:
+        super().__init__()
+        self._body, self._items, self._node, self._what = body, items, node, what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._body.readinto(buffer) or 0
+        except TimeoutError as exc:
+            raise RemoteTimeoutError(f"{self._node} stalled in the middle of {self._what}.") from exc
+        except (OSError, http.client.HTTPException) as exc:  # (IncompleteRead: cut inside a chunk)
+            if _timed_out(exc):
+                raise RemoteTimeoutError(f"{self._node} stalled in the middle of {self._what}.") from exc
+            raise RemoteUnreachableError(f"{self._node} broke off {self._what}: {exc}") from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+        super().close()
 
 
 class _ChunkReader(io.RawIOBase):
