@@ -67,12 +67,12 @@ class WeightsWriter:
     def __call__(self, writer: BlockWriter) -> Content:
         items, previous = self.items, self.previous
         views = [tensor_bytes(array) for _, array in items]
-        prints = _fingerprints(views)
+        fingerprinting = _fingerprints(views)  # (large tensors on the pool, beside the hashing below)
         dtypes = [dtype_name(array.dtype) for _, array in items]
         shapes = [tuple(array.shape) for _, array in items]
-        taken = (
-            previous.taken([n for n, _ in items], dtypes, shapes, prints) if previous is not None else [None] * len(items)
-        )
+        taken: List[Optional[TensorEntry]] = [None] * len(items)
+        if previous is not None:
+            taken = previous.taken([n for n, _ in items], dtypes, shapes, fingerprinting())
         todo = [i for i, entry in enumerate(taken) if entry is None]
         if self.progress is not None and len(todo) < len(items):
             self.progress(sum(len(views[i]) for i, entry in enumerate(taken) if entry is not None))
@@ -86,7 +86,7 @@ class WeightsWriter:
         # One block, or a tree of shards of at most 1 MiB each (unchanged leaves taken as they were).
         cid, blocks, leaves = encode_manifest_leaves(manifest, previous.leaves if previous is not None else None)
         writer.put_many(blocks)
-        self.made = Recent(None, manifest.tensors, tuple(prints), leaves)
+        self.made = Recent(None, manifest.tensors, tuple(fingerprinting()), leaves)
         return Content(cid, {"tensors": len(entries), "new_tensors": new, "reused_tensors": len(entries) - new,
                              "bytes": manifest.nbytes})  # fmt: skip
 
@@ -96,15 +96,20 @@ def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = 
     return WeightsWriter(items, progress)
 
 
-def _fingerprints(views: Sequence[memoryview]) -> List[bytes]:
-    """Each tensor's fingerprint (:func:`..formats.unixfs.fingerprint`): large ones on the pool."""
-    large = [i for i, view in enumerate(views) if len(view) > _LARGE]
-    if not large:
-        return [fingerprint(view) for view in views]
+def _fingerprints(views: Sequence[memoryview]) -> Callable[[], List[bytes]]:
+    """Each tensor's fingerprint (:func:`..formats.unixfs.fingerprint`), when the returned
+    function is called: small ones at once, large ones on the pool from now on."""
     prints = [fingerprint(view) if len(view) <= _LARGE else b"" for view in views]
-    for i, print_ in zip(large, workers().map(fingerprint, [views[i] for i in large])):
-        prints[i] = print_
-    return prints
+    large = [i for i, view in enumerate(views) if len(view) > _LARGE]
+    futures = [workers().submit(fingerprint, views[i]) for i in large]
+
+    def result() -> List[bytes]:
+        for i, future in zip(large, futures):
+            prints[i] = future.result()
+        futures.clear()
+        return prints
+
+    return result
 
 
 _LARGE = 1 << 20  # tensors fingerprinted on the pool
