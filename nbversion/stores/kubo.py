@@ -581,40 +581,32 @@ class IpfsStore(BlockStore):
 
     def pinned(self, cid: CID) -> bool:
         """Whether the node pins ``cid`` (directly, recursively, or as part of a pinned DAG)."""
-        try:
-            reply = self._request("/pin/ls", str(cid))
-        except self._errors.ErrorResponse as exc:
-            if re.search(r"not pinned", str(exc), re.I):
-                return False
-            raise RemoteError(f"The IPFS node at {self.api} refused /pin/ls of {cid}: {exc}") from exc
-        for item in reply if isinstance(reply, list) else [reply]:
-            keys = item.get("Keys") if isinstance(item, dict) else None
-            if isinstance(keys, dict) and any(_sha256_digest(k) == cid.digest for k in keys):
-                return True
-            if isinstance(item, dict) and _sha256_digest(str(item.get("Cid", ""))) == cid.digest:
-                return True
-        return False
+        return any(True for _ in self._pins_of(cid, {}))
 
     def pinned_whole(self, cid: CID) -> bool:
         """Whether the node pins ``cid`` recursively, so that it surely holds all it links to.
         (Only recursive pins are asked about: to find an indirect one, a node walks every DAG it
         pins.)"""
+        return any(kind.startswith("recursive") for kind in self._pins_of(cid, {"type": "recursive"}))
+
+    def _pins_of(self, cid: CID, opts: Dict[str, str]) -> Iterator[str]:
+        """The type of each pin ``/pin/ls`` (with ``opts``) reports for ``cid`` (CIDs compared
+        decoded: nodes print other bases); nothing if it is not pinned."""
         try:
-            reply = self._request("/pin/ls", str(cid), opts={"type": "recursive"})
+            reply = self._request("/pin/ls", str(cid), opts=opts)
         except self._errors.ErrorResponse as exc:
             if re.search(r"not pinned", str(exc), re.I):
-                return False
+                return
             raise RemoteError(f"The IPFS node at {self.api} refused /pin/ls of {cid}: {exc}") from exc
         for item in reply if isinstance(reply, list) else [reply]:
-            keys = item.get("Keys") if isinstance(item, dict) else None
+            if not isinstance(item, dict):
+                continue
+            keys = item.get("Keys")
             for key, info in (keys.items() if isinstance(keys, dict) else []):
-                kind = str(info.get("Type", "")) if isinstance(info, dict) else ""
-                if _sha256_digest(key) == cid.digest and kind.startswith("recursive"):
-                    return True
-            if isinstance(item, dict) and _sha256_digest(str(item.get("Cid", ""))) == cid.digest:
-                if str(item.get("Type", "")).startswith("recursive"):
-                    return True
-        return False
+                if _sha256_digest(key) == cid.digest:
+                    yield str(info.get("Type", "")) if isinstance(info, dict) else ""
+            if _sha256_digest(str(item.get("Cid", ""))) == cid.digest:
+                yield str(item.get("Type", ""))
 
     def verify_all(self, progress: Callable[[int], None] = lambda n: None) -> Tuple[List[CID], List[CID]]:
         """Fetch and re-hash every block on the node: (corrupt CIDs, [])."""
