@@ -6,8 +6,11 @@ parameters and commits; a run that fails), since kernels are slow on small machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import subprocess
 import sys
 
 import nbformat
@@ -223,3 +226,28 @@ def test_a_kernel_that_dies_before_the_first_cell_is_named_and_leaves_no_output(
     assert "The kernel 'dying' stopped before the first cell ran" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (folder / "train.out.ipynb").exists()
+
+
+def test_a_run_on_a_terminal_draws_a_bar_of_cells(project):
+    """On a terminal (a real pseudo-terminal here) the run shows how many cells have run."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder, v1, v2 = project
+    nb = train_notebook(folder / "train.ipynb", pinned={"model": "ten"})
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns, as a window has
+    try:
+        done = subprocess.run([sys.executable, "-m", "nbversion.cli", "run", str(nb)], cwd=folder, stdout=subprocess.PIPE,
+                              stderr=terminal, timeout=600)  # fmt: skip
+        os.close(terminal)
+        drawn = b""
+        with contextlib.suppress(OSError):  # (EIO once everything written is read)
+            while chunk := os.read(master, 1 << 16):
+                drawn += chunk
+    finally:
+        os.close(master)
+    assert done.returncode == 0, drawn.decode(errors="replace")
+    assert re.search(rb"train\.ipynb: +\d+%.*\b[1-6]/6\b", drawn), drawn  # cells run, of the six
