@@ -171,7 +171,8 @@ def checkout_model(
     """
     adapter = require_adapter(obj, name)
     version = ref if isinstance(ref, Version) and ref.cid is not None else _locate(repo, ref, name, remote)
-    entries = repo.manifest(version).by_name()
+    manifest = repo.manifest(version)
+    entries = manifest.by_name()
     weights = {n: e for n, e in entries.items() if not n.startswith(OPTIMIZER_PREFIX)}
     live = adapter.read(obj)
     plan: Plan = check_compatible(signature(live), {n: (e.shape, e.dtype) for n, e in weights.items()})
@@ -214,6 +215,9 @@ def checkout_model(
         else None
     )
     prints.update({n: (blocks.fingerprint(n, v), targets[n].data) for n, v in new.items()})
+    # What the model holds now, by stored name: the model's next commit hashes only what changes.
+    repo.remember_fingerprints(version, {plan.pairs[n]: p for n, p in prints.items() if n in plan.pairs}, name,
+                               entries=manifest.tensors)  # fmt: skip
     if move_head:
         repo.checkout(version)
     return CheckoutReport(

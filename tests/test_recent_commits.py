@@ -117,3 +117,24 @@ def test_a_live_commit_reports_the_fingerprints_the_commit_found(tmp_path):
         report = commit_model(repo, weights, "m")
         stored = repo.manifest(report.version).by_name()
         assert report.fingerprints == {n: (fingerprint(n, a), stored[n].data) for n, a in weights.items()}
+
+
+def test_a_checkout_is_remembered_as_the_models_last_commit(tmp_path, hashed):
+    """A kernel that checks a version out (here: a new Repo object, as after a restart), changes
+    one layer and commits hashes that layer alone."""
+    from nbversion.live import checkout_model
+
+    weights = model(500)
+    with Repo(tmp_path / "r") as first:
+        v1 = first.commit(weights, model="m")
+    live = {n: np.zeros_like(a) for n, a in weights.items()}
+    with Repo(tmp_path / "r") as repo:
+        checkout_model(repo, v1.cid, live, "m")
+        hashed.clear()
+        live["block02/expert50/w"] = live["block02/expert50/w"] + 1.0
+        report = commit_model(repo, live, "m")
+        assert hashed == [12]
+        assert report.version.parents == (v1.cid,)
+        assert np.array_equal(repo.load(report.version.cid)["block02/expert50/w"], weights["block02/expert50/w"] + 1.0)
+    live_copy = {n: np.array(a) for n, a in live.items()}
+    assert str(report.version.manifest) == fresh_manifest(tmp_path, "fresh", live_copy)

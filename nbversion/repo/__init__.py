@@ -80,7 +80,7 @@ class Repo:
     from .refs import branches, fingerprint, head, models, resolve, tags
     from .pinning import pin_remote, remote_pins
     from .provenance import code, env_diff, environment
-    from .recent import fingerprints as committed_fingerprints
+    from .recent import fingerprints as committed_fingerprints, remember_fingerprints
     from .remotes import remote, remote_add, remote_remove, remotes
     from .tag import tag, untag
     from .transfer import export_car, import_car

@@ -10,22 +10,27 @@ model's next commit fingerprints each tensor: one whose name, dtype, shape and f
 the remembered ones takes the remembered entry, so it is neither hashed nor looked up in the
 store, and each manifest leaf whose entries were all taken that way is not encoded again.
 
-What is remembered was stored by this process and is compared with this process's own values, so
-a fingerprint (not a cryptographic hash) is enough to tell them apart: two different tensors
-match by chance once in 2**128. It is used only while its version is in the repository's index
-(gc keeps every block of an indexed version, so the entries taken name blocks that are there),
-and kept per :class:`~nbversion.repo.Repo` object for the :data:`MODELS` models committed last.
+A checkout is remembered the same way (:func:`remember_fingerprints`: the fingerprints of what it
+read, from the store's checksums, or of what the model already held), so a kernel that checks a
+version out, tunes a layer and commits hashes that layer alone.
+
+What is remembered was stored or read (and checked) by this process and is compared with this
+process's own values, so a fingerprint (not a cryptographic hash) is enough to tell them apart:
+two different tensors match by chance once in 2**128. It is used only while its version is in the
+repository's index (gc keeps every block of an indexed version, so the entries taken name blocks
+that are there), and kept per :class:`~nbversion.repo.Repo` object for the :data:`MODELS` models
+committed or checked out last.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..formats.cid import CID
 from ..formats.manifests import Leaves
-from ..formats.records import TensorEntry
+from ..formats.records import TensorEntry, Version
 
 if TYPE_CHECKING:
     from . import Repo
@@ -84,3 +89,28 @@ def fingerprints(repo: "Repo", version: CID) -> Optional[Dict[str, Tuple[bytes, 
         if recent.version == version:
             return {e.name: (p, e.data) for e, p in zip(recent.entries, recent.fingerprints)}
     return None
+
+
+def remember_fingerprints(
+    repo: "Repo",
+    version: Version,
+    fingerprints: Mapping[str, Tuple[bytes, CID]],
+    model: Optional[str] = None,
+    *,
+    entries: Optional[Sequence[TensorEntry]] = None,
+) -> None:
+    """Remember what a checkout of ``version`` into ``model`` (default: its own) found, as if it
+    were that model's last commit:
+    ``fingerprints`` maps tensor names to the fingerprint (:func:`~nbversion.formats.unixfs.fingerprint`)
+    of the bytes of their entry's CID, as the checkout read them (checked) or knew them. A name
+    whose CID is not its entry's in ``version`` is left out. ``entries``: the version's manifest
+    entries, when the caller has read them. The model's next commit (a kernel that checked a
+    version out, changed a layer, and commits) then hashes only what changed."""
+    if version.cid is None or not repo.index.has_version(version.cid):
+        return
+    if entries is None:  # (a caller that has read the manifest passes its entries)
+        entries = repo.manifest(version).tensors
+    prints = tuple(
+        seen[0] if (seen := fingerprints.get(e.name)) is not None and seen[1] == e.data else b"" for e in entries
+    )
+    remember(repo, model or version.model, Recent(version.cid, tuple(entries), prints, None))
