@@ -4,7 +4,7 @@ The pipeline is the same for every kind of version: validate everything, then un
 repository lock write the content's blocks and the version record through one block writer
 (durable when it closes), and only then index the version and move its refs in one
 transaction. A crash or an error at any point leaves the repository as it was. Each kind brings
-only a :data:`ContentWriter` (weights: :func:`write_weights`).
+only a :data:`ContentWriter` (weights: :class:`WeightsWriter`).
 """
 
 from __future__ import annotations
@@ -91,14 +91,9 @@ class WeightsWriter:
                              "bytes": manifest.nbytes})  # fmt: skip
 
 
-def write_weights(items: Sequence[Tuple[str, np.ndarray]], progress: Progress = None) -> ContentWriter:
-    """The content writer of a weights version (see :class:`WeightsWriter`)."""
-    return WeightsWriter(items, progress)
-
-
 def _fingerprints(views: Sequence[memoryview]) -> Callable[[], List[bytes]]:
-    """Each tensor's fingerprint (:func:`..formats.unixfs.fingerprint`), when the returned
-    function is called: small ones at once, large ones on the pool from now on."""
+    """A function giving each tensor's fingerprint (:func:`..formats.unixfs.fingerprint`): small
+    tensors' are worked out now, large ones' on the pool meanwhile (the function waits for them)."""
     prints = [fingerprint(view) if len(view) <= _LARGE else b"" for view in views]
     large = [i for i, view in enumerate(views) if len(view) > _LARGE]
     futures = [workers().submit(fingerprint, views[i]) for i in large]

@@ -59,9 +59,11 @@ class Recent:
         out: List[Optional[TensorEntry]] = []
         for name, dtype, shape, print_ in zip(names, dtypes, shapes, fingerprints):
             i = at.get(name)
-            entry = self.entries[i] if i is not None else None
-            same = entry is not None and self.fingerprints[i] == print_ and entry.shape == shape and entry.dtype == dtype  # type: ignore[index]
-            out.append(entry if same else None)
+            if i is None or self.fingerprints[i] != print_:
+                out.append(None)
+                continue
+            entry = self.entries[i]
+            out.append(entry if entry.shape == shape and entry.dtype == dtype else None)
         return out
 
 
