@@ -134,6 +134,14 @@ def _caused_by(exc: Optional[BaseException], kinds: Tuple[type, ...]) -> bool:
     return False
 
 
+def _cut_off(api: str, what: str, exc: BaseException) -> NbversionError:
+    """The error for an answer that stopped coming in the middle of ``what``: stalled (a
+    timeout) or broken off."""
+    if _timed_out(exc):
+        return RemoteTimeoutError(f"The IPFS node at {api} stalled in the middle of {what}.")
+    return RemoteUnreachableError(f"The IPFS node at {api} broke off {what}: {exc}")
+
+
 def _timed_out(exc: BaseException) -> bool:
     """Whether a failed request failed for want of time: a timeout anywhere in its chain of
     causes, or a message saying so (not merely a URL with a ``timeout=`` option in it)."""
@@ -307,9 +315,7 @@ class IpfsStore(BlockStore):
         except (self._errors.Error, OSError) as exc:  # requests' errors are OSErrors
             if isinstance(exc, NbversionError):
                 raise
-            if _timed_out(exc):
-                raise RemoteTimeoutError(f"The IPFS node at {self.api} stalled in the middle of {path}.") from exc
-            raise RemoteUnreachableError(f"The IPFS node at {self.api} broke off {path}: {exc}") from exc
+            raise _cut_off(self.api, path, exc) from exc
 
     def _refs_local(self) -> Iterator[str]:
         """The CIDs the node lists as its own blocks, as it prints them."""
@@ -468,7 +474,7 @@ class IpfsStore(BlockStore):
         body = _http_body(items)
         if body is None:
             return _ChunkReader(Prefetched(self._stream(items, f"{path} of {cid}")))  # type: ignore[return-value]
-        return _DirectReader(body, items, f"The IPFS node at {self.api}", f"{path} of {cid}")  # type: ignore[return-value]
+        return _DirectReader(body, items, self.api, f"{path} of {cid}")  # type: ignore[return-value]
 
     def cat(self, cid: CID, length: int) -> Iterator[bytes]:
         """The content of the UnixFS file ``cid`` (``/cat``), at most ``length`` bytes of it (the
@@ -766,9 +772,9 @@ class _DirectReader(io.RawIOBase):
     the chunked encoding into the caller's buffer). A node that stalls or breaks off gets
     nbversion's errors; :meth:`close` closes the answer (the connection is not reused)."""
 
-    def __init__(self, body: Any, items: Any, node: str, what: str) -> None:
+    def __init__(self, body: Any, items: Any, api: str, what: str) -> None:
         super().__init__()
-        self._body, self._items, self._node, self._what = body, items, node, what
+        self._body, self._items, self._api, self._what = body, items, api, what
 
     def readable(self) -> bool:
         return True
@@ -776,12 +782,8 @@ class _DirectReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         try:
             return self._body.readinto(buffer) or 0
-        except TimeoutError as exc:
-            raise RemoteTimeoutError(f"{self._node} stalled in the middle of {self._what}.") from exc
         except (OSError, http.client.HTTPException) as exc:  # (IncompleteRead: cut inside a chunk)
-            if _timed_out(exc):
-                raise RemoteTimeoutError(f"{self._node} stalled in the middle of {self._what}.") from exc
-            raise RemoteUnreachableError(f"{self._node} broke off {self._what}: {exc}") from exc
+            raise _cut_off(self._api, self._what, exc) from exc
 
     def close(self) -> None:
         if not self.closed:
