@@ -436,9 +436,12 @@ class _CheckedLeaves:
         self.hashing: "collections.deque[Future]" = collections.deque()
 
     def add(self, cid: CID, block: memoryview) -> None:
-        if self.inline and hashlib.sha256(block).digest() != cid.digest:
-            self._submit()  # the leaves before it are right: kept for a retry
-            raise CarError(f"Block {cid} in the CAR does not match its hash; the file is corrupt or forged.")
+        if self.inline:
+            try:
+                _checked([(cid, block)])
+            except _BadLeaf:
+                self._submit()  # the leaves before it are right: kept for a retry
+                raise
         self.group.append((cid, block))
         self.size += len(block)
         if self.size >= GROUP * CHUNK_SIZE:
