@@ -15,6 +15,7 @@ from typing import Any, List, Mapping, Tuple
 import numpy as np
 
 from ..errors import FormatError, TensorError
+from . import records  # (records imports this module too: its names are looked up when called)
 
 NUMPY_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -53,7 +54,7 @@ def as_tensor(name: str, value: Any) -> np.ndarray:
     ``name`` follows the rule every manifest is held to (:func:`.records.tensor_name_problem`:
     a relative ``/``-separated path, nothing that could leave a folder it is joined to). A masked
     array is refused: storing its data alone would silently lose the mask."""
-    problem = _name_problem(name)
+    problem = records.tensor_name_problem(name)
     if problem is not None:
         shown = repr(name[:100]) if isinstance(name, str) else repr(name)
         raise TensorError(f"Tensor name {shown} is not allowed: {problem}.")
@@ -87,16 +88,6 @@ def as_tensor(name: str, value: Any) -> np.ndarray:
 _TAKEN: set = set()  # dtypes of plain arrays that as_tensor returned as they were (not big-endian)
 
 
-def _name_problem(name: str) -> "str | None":
-    global _records
-    if _records is None:
-        from . import records  # (records imports this module)
-
-        _records = records
-    return _records.tensor_name_problem(name)
-
-
-_records: Any = None
 
 
 def prepare(tensors: Mapping[str, Any]) -> List[Tuple[str, np.ndarray]]:
