@@ -468,10 +468,9 @@ export class VersionTreeModel implements IDisposable {
       );
       return;
     }
-    await this._action('Loading', async bridge => {
-      const generation = this._generation;
+    await this._action('Loading', async (bridge, current) => {
       const onProgress = (progress: IProgress) => {
-        if (generation === this._generation) {
+        if (current()) {
           this._setProgress({ cid, ...progress });
         }
       };
@@ -482,7 +481,7 @@ export class VersionTreeModel implements IDisposable {
             this._setProgress(null);
           }
         });
-      if (generation !== this._generation) {
+      if (!current()) {
         return; // (the reply of a notebook the panel no longer follows)
       }
       const change =
@@ -509,10 +508,9 @@ export class VersionTreeModel implements IDisposable {
       );
       return;
     }
-    await this._action('Comparing', async bridge => {
-      const generation = this._generation;
+    await this._action('Comparing', async (bridge, current) => {
       const rows = await bridge.request('diff', { a, b: cid, model });
-      if (generation === this._generation) {
+      if (current()) {
         this._diff = { a, b: cid, rows };
       }
     });
@@ -521,10 +519,9 @@ export class VersionTreeModel implements IDisposable {
   /** Tag a version (through the kernel). */
   async tag(cid: string, name: string): Promise<void> {
     const model = this._modelOf(cid);
-    await this._action('Tagging', async bridge => {
-      const generation = this._generation;
+    await this._action('Tagging', async (bridge, current) => {
       const result = await bridge.request('tag', { name, ref: cid, model });
-      if (generation !== this._generation) {
+      if (!current()) {
         return;
       }
       this._notice = {
@@ -568,9 +565,13 @@ export class VersionTreeModel implements IDisposable {
     return this._byCid.get(cid)?.model ?? this._selectedModel ?? '';
   }
 
+  /**
+   * Run `body` through the kernel with the buttons busy. `current()` says whether the panel still
+   * follows the notebook the action began in: what comes back for another is not shown.
+   */
   private async _action(
     what: string,
-    body: (bridge: KernelBridge) => Promise<void>
+    body: (bridge: KernelBridge, current: () => boolean) => Promise<void>
   ): Promise<void> {
     const bridge = this._bridge;
     if (!bridge || !bridge.connected) {
@@ -578,20 +579,21 @@ export class VersionTreeModel implements IDisposable {
       return;
     }
     const generation = this._generation;
+    const current = () => generation === this._generation;
     this._busy = what;
     this._notice = null;
     this._emit();
     try {
-      await body(bridge);
-      if (generation === this._generation) {
+      await body(bridge, current);
+      if (current()) {
         this._error = null;
       }
     } catch (error) {
-      if (generation === this._generation) {
+      if (current()) {
         this._setError(error);
       }
     } finally {
-      if (generation === this._generation) {
+      if (current()) {
         this._busy = null;
         this._emit();
         void this.refresh();
